@@ -1,0 +1,70 @@
+"""The foreground progress line: step/total, loss, LR, throughput and ETA."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def format_duration(seconds: float | None) -> str:
+    """`1h02m`, `3m07s`, `12s`; `?` when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+class ProgressLine:
+    """Prints one line per logging step; the ETA comes from the steps done in this process."""
+
+    def __init__(self, total_steps: int, start_step: int = 0, stream: TextIO | None = None,
+                 enabled: bool = True) -> None:
+        self.total_steps = total_steps
+        self.start_step = start_step
+        self.stream = stream if stream is not None else sys.stdout
+        self.enabled = enabled
+        self._t0 = time.perf_counter()
+
+    def eta_seconds(self, step: int) -> float | None:
+        """Seconds left at the rate of the steps done since this process started."""
+        done = step - self.start_step
+        if done <= 0:
+            return None
+        rate = done / max(time.perf_counter() - self._t0, 1e-9)
+        return (self.total_steps - step) / rate
+
+    def line(self, step: int, loss: float | None, lr: float | None,
+             samples_per_second: float | None, tokens_per_second: float | None = None) -> str:
+        """The text of one progress line."""
+        width = len(str(self.total_steps))
+        parts = [f"step {step:>{width}}/{self.total_steps}"]
+        if loss is not None:
+            parts.append(f"loss {loss:.4f}")
+        if lr is not None:
+            parts.append(f"lr {lr:.3e}")
+        if tokens_per_second:
+            parts.append(f"{tokens_per_second:,.0f} tok/s")
+        elif samples_per_second:
+            parts.append(f"{samples_per_second:,.1f} samples/s")
+        parts.append(f"eta {format_duration(self.eta_seconds(step))}")
+        return " | ".join(parts)
+
+    def update(self, step: int, loss: float | None, lr: float | None,
+               samples_per_second: float | None, tokens_per_second: float | None = None) -> None:
+        """Print a progress line (stdout goes to `stdout.log` when detached)."""
+        if not self.enabled:
+            return
+        print(self.line(step, loss, lr, samples_per_second, tokens_per_second),
+              file=self.stream, flush=True)
+
+    def message(self, text: str) -> None:
+        """Print a one-off line (eval results, checkpoint saved, stop requested)."""
+        if self.enabled:
+            print(text, file=self.stream, flush=True)
