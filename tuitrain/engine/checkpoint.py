@@ -1,0 +1,384 @@
+"""Checkpoints in `checkpoint-N/`: atomic, pickle-free, strictly validated on load.
+
+Layout: `model.safetensors` (tied weights stored once, aliases in its metadata),
+`optimizer.safetensors` (`state.{param_index}.{name}`), `optimizer.json` (param_groups and
+non-tensor state), `trainer_state.json` (the trainer's dict plus `scheduler_state`,
+`scaler_state`, `rng_state` and a `checkpoint_files` manifest of sizes and CRC32s).
+
+A save writes into `.checkpoint-N.tmp-<pid>/`, fsyncs every file and the directory, then
+renames it into place: a `checkpoint-N/` that exists is complete. A load parses and checks
+everything before it copies anything into the model or optimizer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuitrain.engine import rng as rng_mod
+from tuitrain.engine.safe_state import (
+    ALIASES_KEY,
+    StateFormatError,
+    dedupe_shared,
+    flatten_optimizer,
+    from_json_safe,
+    fsync_dir,
+    json_safe,
+    read_json,
+    read_tensors,
+    unflatten_optimizer,
+    write_json_durably,
+    write_tensors,
+)
+from tuitrain.errors import TuitrainError
+
+FORMAT_VERSION = 1
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+TMP_RE = re.compile(r"^\.checkpoint-.+\.(?:tmp|old)-(\d+)$")
+RESERVED_KEYS = ("scheduler_state", "scaler_state", "rng_state", "checkpoint_files", "checkpoint_format")
+MATCHING_SHAPE_STATES = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "sum", "grad_avg"}
+
+
+class CheckpointSaveError(TuitrainError):
+    """A checkpoint could not be written (disk full, permissions…); older ones are intact."""
+
+
+class CheckpointLoadError(TuitrainError):
+    """A checkpoint is incomplete, corrupt or does not fit the model; nothing was loaded."""
+
+
+# -- save ---------------------------------------------------------------------------------
+
+def save_checkpoint(
+    output_dir: str | Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any = None,
+    scaler: Any = None,
+    trainer_state: dict[str, Any] | None = None,
+    *,
+    save_only_model: bool = False,
+) -> Path:
+    """Write `output_dir/checkpoint-{step}/` atomically and return its path."""
+    output_dir = Path(output_dir)
+    final = output_dir / f"checkpoint-{step}"
+    tmp = output_dir / f".checkpoint-{step}.tmp-{os.getpid()}"
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        state = _state_json(trainer_state or {}, scheduler, scaler)
+        files: dict[str, dict[str, int]] = {}
+        unique, aliases = dedupe_shared(dict(_unwrap(model).state_dict()))
+        files["model.safetensors"] = write_tensors(
+            tmp / "model.safetensors", unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True)}
+        )
+        if optimizer is not None and not save_only_model:
+            tensors, meta = flatten_optimizer(optimizer.state_dict())
+            files["optimizer.safetensors"] = write_tensors(tmp / "optimizer.safetensors", tensors)
+            files["optimizer.json"] = write_json_durably(tmp / "optimizer.json", meta)
+        state["checkpoint_files"] = files
+        write_json_durably(tmp / "trainer_state.json", state)  # last: its presence marks completeness
+        fsync_dir(tmp)
+        old = None
+        if final.exists():  # re-saving a step (e.g. at the end of a resumed run): swap atomically
+            old = output_dir / f".checkpoint-{step}.old-{os.getpid()}"
+            os.rename(final, old)
+        os.rename(tmp, final)
+        fsync_dir(output_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = exc.strerror or str(exc)
+        raise CheckpointSaveError(
+            f"could not save checkpoint-{step} in {output_dir}: {reason} "
+            "(free disk space or raise the file-size limit; older checkpoints are intact)"
+        ) from None
+    except StateFormatError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointSaveError(f"could not save checkpoint-{step}: {exc}") from None
+    return final
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module under DDP / torch.compile wrappers, so keys do not depend on wrapping."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, torch.nn.Module):
+            return model
+        model = inner
+
+
+def _state_json(trainer_state: dict[str, Any], scheduler: Any, scaler: Any) -> dict[str, Any]:
+    clash = [k for k in RESERVED_KEYS if k in trainer_state]
+    if clash:
+        raise StateFormatError(f"trainer_state uses reserved keys {clash}")
+    state = dict(json_safe(trainer_state, "trainer_state"))
+    state["checkpoint_format"] = FORMAT_VERSION
+    state["scheduler_state"] = json_safe(scheduler.state_dict(), "scheduler state") if scheduler is not None else None
+    state["scaler_state"] = json_safe(scaler.state_dict(), "scaler state") if scaler is not None else None
+    state["rng_state"] = rng_mod.capture_rng_state()
+    return state
+
+
+# -- load ---------------------------------------------------------------------------------
+
+def load_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    scaler: Any = None,
+    *,
+    restore_rng: bool = True,
+    allow_pickle: bool = False,
+) -> dict[str, Any]:
+    """Validate a checkpoint fully, then load it; returns the trainer_state dict.
+
+    Raises `CheckpointLoadError` with the model, optimizer, scheduler and scaler untouched
+    when anything is missing, corrupt or does not fit. A foreign `.bin`/`.pt` file (pickle)
+    is read only with `allow_pickle=True`, and then with `torch.load(weights_only=True)`.
+    """
+    path = Path(path)
+    if path.is_file():
+        return _load_foreign(path, model, allow_pickle)
+    if not path.is_dir():
+        raise CheckpointLoadError(f"checkpoint {path} does not exist")
+    try:
+        return _load_dir(path, model, optimizer, scheduler, scaler, restore_rng)
+    except StateFormatError as exc:
+        raise CheckpointLoadError(f"checkpoint {path} refused: {exc}; nothing was loaded") from None
+
+
+def _load_dir(path, model, optimizer, scheduler, scaler, restore_rng) -> dict[str, Any]:
+    if not (path / "trainer_state.json").exists():
+        foreign = [p for p in ("model.safetensors", "pytorch_model.bin") if (path / p).exists()]
+        if foreign and optimizer is None:
+            return _load_foreign(path / foreign[0], model, allow_pickle=False)
+        raise StateFormatError("trainer_state.json is missing (incomplete checkpoint)")
+    state = read_json(path / "trainer_state.json")
+    if not isinstance(state, dict):
+        raise StateFormatError("trainer_state.json is not an object")
+    missing = [k for k in RESERVED_KEYS if k not in state]
+    if missing:
+        raise StateFormatError(f"trainer_state.json lacks {', '.join(missing)}")
+    if state["checkpoint_format"] != FORMAT_VERSION:
+        raise StateFormatError(f"checkpoint format {state['checkpoint_format']} is not supported (expected {FORMAT_VERSION})")
+    files = state["checkpoint_files"]
+    if not isinstance(files, dict) or "model.safetensors" not in files:
+        raise StateFormatError("trainer_state.json has no file manifest")
+
+    model = _unwrap(model)
+    loaded, meta = read_tensors(path / "model.safetensors", files["model.safetensors"])
+    new_model = _check_model(model, loaded, meta)
+
+    new_optim = None
+    if optimizer is not None:
+        if "optimizer.safetensors" not in files:
+            raise StateFormatError("it holds no optimizer state (saved with save_only_model)")
+        otensors, _ = read_tensors(path / "optimizer.safetensors", files["optimizer.safetensors"])
+        ometa = read_json(path / "optimizer.json", files.get("optimizer.json"))
+        if not isinstance(ometa, dict) or "param_groups" not in ometa:
+            raise StateFormatError("optimizer.json lacks param_groups")
+        new_optim = unflatten_optimizer(otensors, ometa, optimizer.state_dict())
+        _check_optimizer(optimizer, new_optim)
+
+    sched_state = from_json_safe(state["scheduler_state"])
+    if scheduler is not None:
+        live = scheduler.state_dict()
+        if not isinstance(sched_state, dict):
+            raise StateFormatError("it holds no scheduler state")
+        lack = sorted(set(live) - set(sched_state))
+        if lack:
+            raise StateFormatError(f"scheduler state lacks {', '.join(lack)}")
+    scaler_state = from_json_safe(state["scaler_state"])
+    if scaler is not None and scaler.is_enabled():
+        if not isinstance(scaler_state, dict) or "scale" not in scaler_state:
+            raise StateFormatError("it holds no grad-scaler state (saved without fp16?)")
+    why = rng_mod.check_rng_state(state["rng_state"])
+    if restore_rng and why:
+        raise StateFormatError(why)
+
+    # Everything checked: now mutate.
+    with torch.no_grad():
+        live = model.state_dict()
+        for name, tensor in new_model.items():
+            live[name].copy_(tensor)
+    if new_optim is not None:
+        optimizer.load_state_dict(new_optim)
+    if scheduler is not None:
+        scheduler.load_state_dict(sched_state)
+    if scaler is not None and scaler.is_enabled():
+        scaler.load_state_dict(scaler_state)
+    if restore_rng:
+        rng_mod.restore_rng_state(state["rng_state"])
+    return state
+
+
+def _check_model(model: torch.nn.Module, loaded: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, torch.Tensor]:
+    try:
+        aliases = json.loads(meta.get(ALIASES_KEY, "{}"))
+    except ValueError:
+        raise StateFormatError("model.safetensors has corrupt alias metadata") from None
+    full = dict(loaded)
+    for alias, target in aliases.items():
+        if target not in loaded:
+            raise StateFormatError(f"model.safetensors alias {alias!r} points to missing {target!r}")
+        full[alias] = loaded[target]
+    live = model.state_dict()
+    missing = sorted(set(live) - set(full))
+    unexpected = sorted(set(full) - set(live))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {_few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys {_few(unexpected)}")
+        raise StateFormatError(f"model.safetensors does not match the model ({'; '.join(parts)}) — a checkpoint of a different model?")
+    for name, t in live.items():
+        got = full[name]
+        if tuple(got.shape) != tuple(t.shape):
+            raise StateFormatError(f"{name} has shape {tuple(got.shape)} in the checkpoint, {tuple(t.shape)} in the model")
+        if got.dtype != t.dtype:
+            raise StateFormatError(f"{name} has dtype {got.dtype} in the checkpoint, {t.dtype} in the model")
+    return full
+
+
+def _check_optimizer(optimizer: torch.optim.Optimizer, sd: dict[str, Any]) -> None:
+    live_groups = optimizer.param_groups
+    params: list[torch.Tensor] = []
+    for i, (saved, live) in enumerate(zip(sd["param_groups"], live_groups)):
+        if not isinstance(saved["params"], list) or len(saved["params"]) != len(live["params"]):
+            raise StateFormatError(f"optimizer group {i} has {len(live['params'])} parameters, the checkpoint a different number")
+        params.extend(live["params"])
+    ids = [p for g in sd["param_groups"] for p in g["params"]]
+    if sorted(ids) != list(range(len(params))):
+        raise StateFormatError("optimizer.json param indices are inconsistent")
+    by_index = dict(zip(ids, params))
+    for index, values in sd["state"].items():
+        if index not in by_index:
+            raise StateFormatError(f"optimizer state for unknown parameter {index}")
+        p = by_index[index]
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor) and name in MATCHING_SHAPE_STATES:
+                if tuple(value.shape) != tuple(p.shape):
+                    raise StateFormatError(
+                        f"optimizer state {index}.{name} has shape {tuple(value.shape)}, parameter {tuple(p.shape)}"
+                    )
+                if not value.is_floating_point():
+                    raise StateFormatError(f"optimizer state {index}.{name} has dtype {value.dtype}")
+
+
+def _few(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+
+
+def _load_foreign(path: Path, model: torch.nn.Module, allow_pickle: bool) -> dict[str, Any]:
+    """Weights only, from a file that is not one of our checkpoints."""
+    model = _unwrap(model)
+    try:
+        if path.suffix == ".safetensors":
+            loaded, meta = read_tensors(path, None)
+        elif path.suffix in (".bin", ".pt", ".pth"):
+            if not allow_pickle:
+                raise CheckpointLoadError(
+                    f"{path} is a pickle file; pickles can run code. Load it only if you trust it, "
+                    "with allow_pickle=True (read with torch.load(weights_only=True))"
+                )
+            try:
+                loaded = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # unpickling errors come in many types
+                raise StateFormatError(f"{path.name} cannot be read with weights_only=True ({exc})") from None
+            if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+                raise StateFormatError(f"{path.name} is not a flat dict of tensors")
+            meta = {}
+        else:
+            raise StateFormatError(f"{path.name}: unknown weights format (expected .safetensors, .bin or .pt)")
+        full = _check_model(model, loaded, meta)
+    except StateFormatError as exc:
+        raise CheckpointLoadError(f"checkpoint {path} refused: {exc}; nothing was loaded") from None
+    with torch.no_grad():
+        live = model.state_dict()
+        for name, tensor in full.items():
+            live[name].copy_(tensor)
+    return {}
+
+
+# -- listing, rotation, cleanup -------------------------------------------------------------
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete `checkpoint-N/` directories, oldest step first."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    found = []
+    for entry in output_dir.iterdir():
+        m = CHECKPOINT_RE.match(entry.name)
+        if m and entry.is_dir() and (entry / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), entry))
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint, or None."""
+    found = list_checkpoints(output_dir)
+    return found[-1] if found else None
+
+
+def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Path | None = None) -> list[Path]:
+    """Delete old checkpoints beyond `limit` as HF does, never `keep` (the best); returns deleted."""
+    if not limit or limit <= 0:
+        return []
+    ordered = list_checkpoints(output_dir)
+    best = Path(keep).resolve() if keep else None
+    resolved = [p.resolve() for p in ordered]
+    if best is not None and best in resolved:
+        i = resolved.index(best)
+        for j in range(i, len(ordered) - 2):  # HF moves the best next to the newest
+            ordered[j], ordered[j + 1] = ordered[j + 1], ordered[j]
+        resolved = [p.resolve() for p in ordered]
+        if limit == 1 and resolved[-1] != best:
+            limit = 2
+    doomed = ordered[: max(0, len(ordered) - limit)]
+    for path in doomed:
+        trash = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.rename(path, trash)  # gone from listings at once, even if the delete is cut short
+        shutil.rmtree(trash, ignore_errors=True)
+    return doomed
+
+
+def clean_stale_tmp(output_dir: str | Path) -> list[Path]:
+    """Remove `.checkpoint-*.tmp-<pid>` / `.old-<pid>` leftovers of processes that are gone."""
+    output_dir = Path(output_dir)
+    removed = []
+    if not output_dir.is_dir():
+        return removed
+    for entry in output_dir.iterdir():
+        m = TMP_RE.match(entry.name)
+        if not m:
+            continue
+        pid = int(m.group(1))
+        if pid != os.getpid() and _alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
