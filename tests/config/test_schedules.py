@@ -1,0 +1,142 @@
+"""LR multipliers against transformers' own schedulers, plus values pinned by formula."""
+
+from __future__ import annotations
+
+import math
+import time
+from types import SimpleNamespace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+torch.set_num_threads(1)
+
+from tuitrain.config.schedules import curve_steps, lr_curve, lr_multiplier, make_lambda  # noqa: E402
+from tuitrain.errors import TuitrainError  # noqa: E402
+
+BASE_LR = 3e-4
+TOTAL, WARMUP = 200, 20
+CASES = [
+    ("linear", {}),
+    ("cosine", {}),
+    ("cosine", {"num_cycles": 1.5}),
+    ("cosine_with_restarts", {}),
+    ("cosine_with_restarts", {"num_cycles": 3}),
+    ("polynomial", {}),
+    ("polynomial", {"lr_end": 1e-5, "power": 2.0}),
+    ("constant", {}),
+    ("constant_with_warmup", {}),
+    ("inverse_sqrt", {}),
+    ("inverse_sqrt", {"timescale": 50}),
+    ("cosine_with_min_lr", {"min_lr": 1e-5}),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.1, "num_cycles": 0.75}),
+    ("cosine_warmup_with_min_lr", {"min_lr_rate": 0.05}),
+    ("cosine_warmup_with_min_lr", {"min_lr": 3e-5, "warmup_lr_rate": 0.2}),
+    ("warmup_stable_decay", {"num_decay_steps": 60}),
+    ("warmup_stable_decay", {"num_decay_steps": 50, "num_stable_steps": 100, "decay_type": "1-sqrt",
+                             "warmup_type": "cosine", "min_lr_ratio": 0.1}),
+    ("warmup_stable_decay", {"num_decay_steps": 40, "decay_type": "linear", "warmup_type": "1-sqrt"}),
+]
+
+
+def hf_lrs(name: str, kwargs: dict, warmup: int, total: int) -> list[float]:
+    """LR of each update 1..total, read from transformers' scheduler on a dummy optimizer."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=BASE_LR)
+    sched = transformers.get_scheduler(
+        name, opt, num_warmup_steps=warmup, num_training_steps=total,
+        scheduler_specific_kwargs=dict(kwargs),
+    )
+    lrs = []
+    for _ in range(total):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_matches_transformers(name: str, kwargs: dict) -> None:
+    expected = hf_lrs(name, kwargs, WARMUP, TOTAL)
+    args = SimpleNamespace(learning_rate=BASE_LR, lr_scheduler_type=name, lr_scheduler_kwargs=kwargs)
+    ours = lr_curve(args, TOTAL, WARMUP)
+    assert len(ours) == TOTAL
+    for k, (a, b) in enumerate(zip(ours, expected), start=1):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-18), f"update {k}"
+
+
+def test_plateau_preview_is_flat() -> None:
+    args = SimpleNamespace(learning_rate=0.1, lr_scheduler_type="reduce_lr_on_plateau",
+                           lr_scheduler_kwargs={"patience": 3})
+    assert lr_curve(args, 10, 2) == [0.1] * 10
+
+
+def lam(name: str, step: int, **kw) -> float:
+    return lr_multiplier(name, step, warmup_steps=10, total_steps=110, base_lr=1.0, **kw)
+
+
+# (name, kwargs, step, expected λ) with step 10 = warmup end, 60 = mid-decay, 109 = last update.
+PINNED = [
+    ("linear", {}, 5, 0.5), ("linear", {}, 10, 1.0), ("linear", {}, 60, 0.5), ("linear", {}, 109, 0.01),
+    ("cosine", {}, 10, 1.0), ("cosine", {}, 60, 0.5),
+    ("cosine", {}, 109, 0.5 * (1 + math.cos(math.pi * 0.99))),
+    ("cosine_with_restarts", {"num_cycles": 2}, 10, 1.0),
+    ("cosine_with_restarts", {"num_cycles": 2}, 35, 0.5),
+    ("cosine_with_restarts", {"num_cycles": 2}, 60, 1.0),  # the restart
+    ("cosine_with_restarts", {"num_cycles": 2}, 109, 0.5 * (1 + math.cos(math.pi * 0.98))),
+    ("polynomial", {"lr_end": 0.1, "power": 2.0}, 10, 1.0),
+    ("polynomial", {"lr_end": 0.1, "power": 2.0}, 60, 0.9 * 0.25 + 0.1),
+    ("polynomial", {"lr_end": 0.1, "power": 2.0}, 109, 0.9 * 0.0001 + 0.1),
+    ("polynomial", {}, 60, (1 - 1e-7) * 0.5 + 1e-7),
+    ("constant", {}, 0, 1.0), ("constant", {}, 109, 1.0),
+    ("constant_with_warmup", {}, 0, 0.0), ("constant_with_warmup", {}, 10, 1.0),
+    ("constant_with_warmup", {}, 109, 1.0),
+    ("inverse_sqrt", {}, 10, 1.0), ("inverse_sqrt", {}, 40, 0.5), ("inverse_sqrt", {}, 109, 1 / math.sqrt(10.9)),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.1}, 10, 1.0),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.1}, 60, 0.55),
+    ("cosine_with_min_lr", {"min_lr": 0.2}, 109, 0.5 * (1 + math.cos(math.pi * 0.99)) * 0.8 + 0.2),
+    ("cosine_warmup_with_min_lr", {"min_lr_rate": 0.0}, 9, 1.0),
+    ("cosine_warmup_with_min_lr", {"min_lr_rate": 0.0}, 59, 0.5),
+    ("cosine_warmup_with_min_lr", {"min_lr_rate": 0.1}, 109, 0.1),
+    ("warmup_stable_decay", {"num_decay_steps": 40}, 10, 1.0),
+    ("warmup_stable_decay", {"num_decay_steps": 40}, 69, 1.0),
+    ("warmup_stable_decay", {"num_decay_steps": 40}, 90, 0.5),
+    ("warmup_stable_decay", {"num_decay_steps": 40, "decay_type": "linear", "min_lr_ratio": 0.2}, 109,
+     (1 - 39 / 40) * 0.8 + 0.2),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,step,expected", PINNED)
+def test_pinned_values(name: str, kwargs: dict, step: int, expected: float) -> None:
+    assert lam(name, step, **kwargs) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_hf_convention_first_update_runs_at_lambda_zero() -> None:
+    args = SimpleNamespace(learning_rate=1.0, lr_scheduler_type="linear", lr_scheduler_kwargs={})
+    curve = lr_curve(args, 110, 10)
+    assert curve[0] == 0.0 and curve[10] == 1.0  # update 11 is the first at full LR
+
+
+@pytest.mark.parametrize("name,kwargs,base_lr,fragment", [
+    ("polynomial", {"lr_end": 1e-3}, 1e-3, "lr_end"),
+    ("cosine_with_min_lr", {}, 1e-3, "exactly one of min_lr or min_lr_rate"),
+    ("cosine_with_min_lr", {"min_lr": 1e-5, "min_lr_rate": 0.1}, 1e-3, "exactly one"),
+    ("cosine", {"num_cycle": 2}, 1e-3, "num_cycle not accepted by cosine"),
+    ("warmup_stable_decay", {}, 1e-3, "num_decay_steps"),
+    ("warmup_stable_decay", {"num_decay_steps": 10, "decay_type": "exp"}, 1e-3, "decay_type"),
+    ("cosine_annealing", {}, 1e-3, "unknown scheduler"),
+])
+def test_bad_kwargs_raise(name: str, kwargs: dict, base_lr: float, fragment: str) -> None:
+    with pytest.raises(TuitrainError, match=fragment):
+        make_lambda(name, 10, 100, kwargs, base_lr)
+
+
+def test_decimated_curve_and_speed() -> None:
+    args = SimpleNamespace(learning_rate=1e-3, lr_scheduler_type="cosine", lr_scheduler_kwargs={})
+    steps = curve_steps(100_000, 200)
+    assert len(steps) == 200 and steps[0] == 1 and steps[-1] == 100_000
+    assert len(lr_curve(args, 100_000, 1000, points=200)) == 200
+    start = time.perf_counter()
+    full = lr_curve(args, 100_000, 1000)
+    assert len(full) == 100_000
+    assert time.perf_counter() - start < 0.5  # generous: the test machine is shared
