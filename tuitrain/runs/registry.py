@@ -1,0 +1,214 @@
+"""Finding runs again: the ones tuitrain launched (anywhere) and every run under the runs root.
+
+Launched runs are recorded in `$XDG_STATE_HOME/tuitrain/runs.txt` (one absolute run dir a
+line, appended under an fcntl lock), so a run whose output_dir lies outside the runs root is
+still found by the next `tuitrain`. Runs owned by another user are ignored unless asked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuitrain.errors import TuitrainError
+from tuitrain.runs.rundir import METRICS, RUN_JSON, RunDirError, read_run_json
+from tuitrain.runs.state import derive_state
+
+
+class UnknownRunError(TuitrainError):
+    """RUN names no run directory and no known run."""
+
+
+@dataclass
+class RunInfo:
+    """What `tuitrain ls` and the Runs screen show of one run."""
+
+    run_dir: Path
+    name: str
+    state: str
+    preset_name: str | None = None
+    launcher: str | None = None
+    pid: int | None = None
+    step: int | None = None
+    max_steps: int | None = None
+    last_loss: float | None = None
+    best_metric: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    eta_s: float | None = None
+    error: str | None = None
+
+    @property
+    def progress(self) -> float | None:
+        """Fraction of max_steps done, when both are known."""
+        if self.step is None or not self.max_steps:
+            return None
+        return min(1.0, self.step / self.max_steps)
+
+
+def runs_root() -> Path:
+    """Where new runs go and where runs are looked for: $TUITRAIN_RUNS or ./runs."""
+    return Path(os.environ.get("TUITRAIN_RUNS") or "runs").expanduser()
+
+
+def state_dir() -> Path:
+    """tuitrain's state folder: $XDG_STATE_HOME/tuitrain or ~/.local/state/tuitrain."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tuitrain"
+
+
+def _registry_file() -> Path:
+    return state_dir() / "runs.txt"
+
+
+def record_launched(run_dir: Path) -> None:
+    """Remember `run_dir` in the registry of launched runs (idempotent, locked)."""
+    path = _registry_file()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    line = str(Path(run_dir).resolve())
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with os.fdopen(os.dup(fd), "r+", encoding="utf-8") as fh:
+            fh.seek(0)
+            if line in (entry.rstrip("\n") for entry in fh):
+                return
+            fh.seek(0, os.SEEK_END)
+            fh.write(line + "\n")
+            fh.flush()
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def launched_dirs() -> list[Path]:
+    """Every run dir in the registry of launched runs (shared lock while reading)."""
+    path = _registry_file()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return []
+    return [Path(line) for line in lines if line.strip()]
+
+
+def _tail_events(path: Path, max_bytes: int = 65536) -> list[dict[str, Any]]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+            fh.seek(0)
+            first = fh.readline(1 << 20) if size > max_bytes else b""
+    except OSError:
+        return []
+    events = []
+    for raw in [first, *data.splitlines()]:
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def _progress(run_dir: Path, info: RunInfo) -> None:
+    train: list[dict[str, Any]] = []
+    for event in _tail_events(run_dir / METRICS):
+        kind = event.get("kind")
+        if kind == "start":
+            if isinstance(event.get("max_steps"), int):
+                info.max_steps = event["max_steps"]
+            if isinstance(event.get("step"), int):
+                info.step = event["step"]
+        elif kind == "train" and isinstance(event.get("step"), (int, float)):
+            train.append(event)
+            info.step = int(event["step"])
+            if isinstance(event.get("loss"), (int, float)):
+                info.last_loss = float(event["loss"])
+        elif kind == "checkpoint" and event.get("best_metric") is not None:
+            info.best_metric = event.get("best_metric")
+    if info.state in ("running", "stopping") and len(train) >= 2 and info.max_steps:
+        first, last = train[0], train[-1]
+        ds = last["step"] - first["step"]
+        dt = float(last.get("t", 0)) - float(first.get("t", 0))
+        if ds > 0 and dt > 0:
+            info.eta_s = max(0.0, (info.max_steps - last["step"]) * dt / ds)
+
+
+def run_info(run_dir: Path | str) -> RunInfo:
+    """The RunInfo of one run directory (`RunDirError` when it is not one)."""
+    run_dir = Path(run_dir).resolve()
+    data = read_run_json(run_dir)
+    state, error = derive_state(run_dir, data)
+    info = RunInfo(
+        run_dir=run_dir, name=str(data.get("name") or run_dir.name), state=state,
+        preset_name=data.get("preset_name"), launcher=data.get("launcher"),
+        pid=data.get("pid"), started=data.get("started"), ended=data.get("ended"),
+        error=error,
+    )
+    _progress(run_dir, info)
+    return info
+
+
+def _owned(path: Path, include_others: bool) -> bool:
+    if include_others:
+        return True
+    try:
+        return path.stat().st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+def candidate_dirs(root: Path | None = None, include_others: bool = False) -> list[Path]:
+    """Run dirs from the registry and under the runs root, deduplicated, owner-filtered."""
+    root = Path(root) if root is not None else runs_root()
+    seen: dict[Path, None] = {}
+    found = list(launched_dirs())
+    if root.is_dir():
+        found += sorted(p.parent for p in root.glob(f"*/{RUN_JSON}"))
+    for path in found:
+        path = path.resolve()
+        if path in seen or not (path / RUN_JSON).is_file():
+            continue
+        if _owned(path / RUN_JSON, include_others):
+            seen[path] = None
+    return list(seen)
+
+
+def list_runs(root: Path | None = None, include_others: bool = False) -> list[RunInfo]:
+    """Every run found, newest first; unreadable run dirs are skipped."""
+    runs = []
+    for path in candidate_dirs(root, include_others):
+        try:
+            runs.append(run_info(path))
+        except RunDirError:
+            continue
+    runs.sort(key=lambda r: r.started or 0.0, reverse=True)
+    return runs
+
+
+def find_run(name_or_dir: str | Path, root: Path | None = None) -> RunInfo:
+    """The run named `name_or_dir` (a run dir, or a run's name); `UnknownRunError` otherwise."""
+    path = Path(name_or_dir).expanduser()
+    if (path / RUN_JSON).is_file():
+        return run_info(path)
+    root = Path(root) if root is not None else runs_root()
+    if (root / str(name_or_dir) / RUN_JSON).is_file():
+        return run_info(root / str(name_or_dir))
+    matches = [p for p in candidate_dirs(root) if p.name == str(name_or_dir)]
+    if len(matches) == 1:
+        return run_info(matches[0])
+    if len(matches) > 1:
+        raise UnknownRunError(
+            f"run {name_or_dir!r} is ambiguous: " + ", ".join(str(m) for m in matches)
+            + " (give its directory)"
+        )
+    raise UnknownRunError(f"unknown run {str(name_or_dir)!r} (see `tuitrain ls`, or give its directory)")
