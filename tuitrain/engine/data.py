@@ -1,0 +1,170 @@
+"""Train and eval DataLoaders: resumable order, sharding, length grouping, column filtering."""
+
+from __future__ import annotations
+
+import inspect
+import random
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, default_collate
+
+from tuitrain.errors import TuitrainError
+
+from .samplers import ResumableSampler, dataset_lengths, length_grouped_order, sortish_order
+
+__all__ = ["ResumableSampler", "ResumableLoader", "build_train_loader", "build_eval_loader",
+           "data_seed", "forward_keys", "column_filter"]
+
+
+def _arg(args, name: str, default=None):
+    value = getattr(args, name, default)
+    return default if value is None else value
+
+
+def data_seed(args) -> int:
+    """dataloader_seed, else data_seed, else seed."""
+    for name in ("dataloader_seed", "data_seed", "seed"):
+        value = getattr(args, name, None)
+        if value is not None:
+            return int(value)
+    return 42
+
+
+def label_names(args) -> list[str]:
+    return list(_arg(args, "label_names", None) or ["labels"])
+
+
+def _unwrap(model):
+    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
+        model = model.module
+    return getattr(model, "_orig_mod", model)
+
+
+def forward_keys(model) -> set[str] | None:
+    """Keyword names `model.forward` accepts; None when it takes `**kwargs` (keep all)."""
+    try:
+        params = inspect.signature(_unwrap(model).forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+class _FilterThenCollate:
+    """Drops item keys outside `keep` (HF's RemoveColumnsCollator), then collates."""
+
+    def __init__(self, collate: Callable, keep: set[str] | None):
+        self.collate, self.keep = collate, keep
+
+    def __call__(self, items: list):
+        if self.keep is not None and items and isinstance(items[0], dict):
+            items = [{k: v for k, v in item.items() if k in self.keep} for item in items]
+        return self.collate(items)
+
+
+def column_filter(bundle, args) -> Callable:
+    """The collate function with remove_unused_columns / label_names applied."""
+    collate = bundle.collate_fn or default_collate
+    keep = None
+    if _arg(args, "remove_unused_columns", True):
+        accepted = forward_keys(bundle.model)
+        if accepted is not None:
+            keep = accepted | set(label_names(args))
+    return _FilterThenCollate(collate, keep)
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch gives each worker initial_seed = loader base seed + worker_id; the base seed
+    # comes from the loader's seeded generator, so python/numpy RNGs in workers repeat too.
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:
+        return
+    np.random.seed(seed)
+
+
+def _worker_kwargs(args, ctx, epoch: int, seed: int) -> dict:
+    workers = int(_arg(args, "dataloader_num_workers", 0))
+    on_cuda = torch.device(getattr(ctx, "device", "cpu")).type == "cuda"
+    kw = {"num_workers": workers, "pin_memory": bool(_arg(args, "dataloader_pin_memory", True)) and on_cuda}
+    if workers > 0:
+        gen = torch.Generator().manual_seed(seed * 1000003 + epoch)
+        kw.update(worker_init_fn=_seed_worker, generator=gen,
+                  persistent_workers=bool(_arg(args, "dataloader_persistent_workers", False)))
+        if getattr(args, "dataloader_prefetch_factor", None) is not None:
+            kw["prefetch_factor"] = int(args.dataloader_prefetch_factor)
+        if getattr(args, "dataloader_multiprocessing_context", None):
+            kw["multiprocessing_context"] = args.dataloader_multiprocessing_context
+    elif getattr(args, "dataloader_prefetch_factor", None) is not None:
+        raise TuitrainError("dataloader.dataloader_prefetch_factor: needs dataloader_num_workers > 0")
+    return kw
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader that counts the batches it hands out in `sampler.batches_seen`."""
+
+    def __iter__(self):
+        sampler = self.sampler
+        for batch in super().__iter__():
+            sampler.batches_seen += 1
+            yield batch
+
+
+def _strategy(args) -> str:
+    if _arg(args, "group_by_length", False):
+        return "group_by_length"
+    if _arg(args, "sortish_sampler", False):
+        return "sortish"
+    return str(_arg(args, "train_sampling_strategy", "random"))
+
+
+def build_train_loader(bundle, args, ctx=None, epoch: int = 0, skip_batches: int = 0) -> ResumableLoader:
+    """The train loader for `epoch`, starting `skip_batches` batches in (nothing skipped is loaded)."""
+    dataset = bundle.train_dataset
+    batch = int(_arg(args, "per_device_train_batch_size", 8))
+    seed = data_seed(args)
+    rank, world = int(getattr(ctx, "rank", 0)), int(getattr(ctx, "world_size", 1))
+    strategy = _strategy(args)
+    order_fn = None
+    if strategy in ("group_by_length", "sortish"):
+        lengths = dataset_lengths(dataset, str(_arg(args, "length_column_name", "length")))
+        if strategy == "group_by_length":
+            group = batch * int(_arg(args, "gradient_accumulation_steps", 1))
+            order_fn = lambda gen: length_grouped_order(lengths, group, gen)  # noqa: E731
+        else:
+            order_fn = lambda gen: sortish_order(lengths, batch, gen)  # noqa: E731
+    sampler = ResumableSampler(len(dataset), batch, seed=seed, epoch=epoch, skip_batches=skip_batches,
+                               rank=rank, world_size=world, shuffle=strategy != "sequential",
+                               order_fn=order_fn)
+    return ResumableLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=column_filter(bundle, args),
+                           drop_last=bool(_arg(args, "dataloader_drop_last", False)),
+                           **_worker_kwargs(args, ctx, epoch, seed))
+
+
+class _ShardSampler(torch.utils.data.Sampler[int]):
+    """In-order, disjoint eval shards (no padding, so no example counts twice)."""
+
+    def __init__(self, n: int, rank: int, world: int):
+        self.indices = list(range(rank, n, world))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def build_eval_loader(bundle, args, ctx=None, dataset=None) -> DataLoader | None:
+    """The eval (or predict) loader, in order, sharded across ranks; None without a dataset."""
+    dataset = bundle.eval_dataset if dataset is None else dataset
+    if dataset is None:
+        return None
+    batch = int(_arg(args, "per_device_eval_batch_size", 8))
+    rank, world = int(getattr(ctx, "rank", 0)), int(getattr(ctx, "world_size", 1))
+    kw = _worker_kwargs(args, ctx, 0, data_seed(args))
+    return DataLoader(dataset, batch_size=batch, sampler=_ShardSampler(len(dataset), rank, world),
+                      collate_fn=column_filter(bundle, args), drop_last=False, **kw)
