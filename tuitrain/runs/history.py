@@ -1,0 +1,135 @@
+"""A run's whole history, kept current from its event stream: series, checkpoints, samples.
+
+A resumed run appends a new `start` event with the step it resumed from; events of the
+earlier segment past that step are dropped, so the curve is the one the run really followed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tuitrain.runs.reader import MetricsReader
+from tuitrain.runs.rundir import METRICS, RunDirError, read_run_json
+from tuitrain.runs.series import Series
+from tuitrain.runs.state import derive_state
+
+TRAIN_SERIES = ("loss", "learning_rate", "grad_norm", "samples_per_second", "tokens_per_second")
+_SKIP = {"kind", "t", "step", "epoch", "v"}
+# How often `update()` re-derives the state from run.json and process liveness.
+_STATE_INTERVAL_S = 1.0
+
+
+class RunHistory:
+    """Everything the dashboard shows of one run; call `update()` on a timer."""
+
+    def __init__(self, run_dir: Path | str, keep_samples: int = 200) -> None:
+        self.run_dir = Path(run_dir)
+        self.reader = MetricsReader(self.run_dir / METRICS)
+        self.keep_samples = keep_samples
+        self._reset()
+        self.state: str = "queued"
+        self.error: str | None = None
+        self._state_checked = 0.0
+
+    def _reset(self) -> None:
+        self.series: dict[str, Series] = {}
+        self.checkpoints: list[dict[str, Any]] = []
+        self.samples: list[dict[str, Any]] = []
+        self.warnings: list[dict[str, Any]] = []
+        self.start: dict[str, Any] | None = None
+        self.segments = 0
+        self.last_step = 0
+        self.max_steps: int | None = None
+        self.status: dict[str, Any] | None = None
+        self._rate: list[tuple[float, int]] = []
+
+    @property
+    def skipped(self) -> int:
+        """Corrupt lines skipped so far."""
+        return self.reader.skipped
+
+    def _series(self, name: str) -> Series:
+        found = self.series.get(name)
+        if found is None:
+            found = self.series[name] = Series(name)
+        return found
+
+    def _resume_at(self, step: int) -> None:
+        for series in self.series.values():
+            series.truncate_after(step)
+        self.checkpoints = [c for c in self.checkpoints if (c.get("step") or 0) <= step]
+        self.samples = [s for s in self.samples if (s.get("step") or 0) <= step]
+        self.last_step = step
+        self._rate.clear()
+
+    def ingest(self, event: dict[str, Any]) -> None:
+        """Apply one event."""
+        kind = event.get("kind")
+        step = event.get("step")
+        if kind == "train" or kind == "eval":
+            if not isinstance(step, (int, float)):
+                return
+            for key, value in event.items():
+                if key in _SKIP or type(value) not in (int, float):
+                    continue
+                name = key if kind == "train" or key.startswith("eval_") else f"eval_{key}"
+                self._series(name).append(step, value)
+            if kind == "train":
+                self.last_step = max(self.last_step, int(step))
+                if isinstance(event.get("t"), (int, float)):
+                    self._rate.append((float(event["t"]), int(step)))
+                    del self._rate[:-20]
+        elif kind == "start":
+            self.segments += 1
+            self.start = event
+            if isinstance(event.get("max_steps"), int):
+                self.max_steps = event["max_steps"]
+            self.status = None
+            resumed = event.get("step")
+            if event.get("resumed_from") is not None and isinstance(resumed, int):
+                self._resume_at(resumed)
+        elif kind == "checkpoint":
+            self.checkpoints.append(event)
+        elif kind == "sample":
+            self.samples.append(event)
+            del self.samples[:-self.keep_samples]
+        elif kind == "status":
+            self.status = event
+        elif kind == "warning":
+            self.warnings.append(event)
+            del self.warnings[:-self.keep_samples]
+
+    def update(self) -> bool:
+        """Read new events (and refresh the state now and then); True when anything changed."""
+        changed = False
+        events = self.reader.poll()
+        if self.reader.restarts != getattr(self, "_restarts_seen", 0):
+            self._restarts_seen = self.reader.restarts
+            self._reset()
+            changed = True
+        for event in events:
+            self.ingest(event)
+        changed = changed or bool(events)
+        now = time.monotonic()
+        if changed or now - self._state_checked >= _STATE_INTERVAL_S:
+            self._state_checked = now
+            try:
+                state, error = derive_state(self.run_dir, read_run_json(self.run_dir))
+            except RunDirError:
+                state, error = self.state, self.error
+            if (state, error) != (self.state, self.error):
+                self.state, self.error = state, error
+                changed = True
+        return changed
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the recent step rate, while the run is active."""
+        if self.state not in ("running", "stopping") or not self.max_steps or len(self._rate) < 2:
+            return None
+        (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
+        if s1 <= s0 or t1 <= t0:
+            return None
+        return max(0.0, (self.max_steps - s1) * (t1 - t0) / (s1 - s0))

@@ -1,0 +1,83 @@
+"""Incremental reading of `metrics.jsonl` from a byte offset.
+
+Each `poll()` reads what was appended since the last one. A last line without its newline is
+kept back until it is complete (the writer may be mid-line); a line that is not a JSON object
+is skipped and counted. When the file is replaced (new inode) or truncated, reading restarts
+from byte 0 and `restarts` counts it, so a consumer can rebuild its state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+# A line longer than this is dropped as corrupt rather than buffered without bound.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+_CHUNK = 4 * 1024 * 1024
+
+
+class MetricsReader:
+    """Reads new events of one `metrics.jsonl`; see the module doc."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.offset = 0
+        self.skipped = 0
+        self.restarts = 0
+        self._pending = b""
+        self._inode: tuple[int, int] | None = None
+        self._decode = json.JSONDecoder().decode
+
+    def _check_replaced(self, st: os.stat_result) -> bool:
+        ident = (st.st_dev, st.st_ino)
+        replaced = self._inode is not None and (ident != self._inode or st.st_size < self.offset)
+        self._inode = ident
+        if replaced:
+            self.offset = 0
+            self._pending = b""
+            self.restarts += 1
+        return replaced
+
+    def poll(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
+        """New complete events since the last call (possibly none)."""
+        try:
+            with open(self.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                self._check_replaced(st)
+                if st.st_size <= self.offset:
+                    return []
+                fh.seek(self.offset)
+                data = fh.read(max_bytes if max_bytes else st.st_size - self.offset)
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        if self._pending:
+            data = self._pending + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._pending = data if len(data) <= MAX_LINE_BYTES else b""
+            if not self._pending:
+                self.skipped += 1
+            return []
+        self._pending = data[cut + 1:]
+        if len(self._pending) > MAX_LINE_BYTES:
+            self._pending = b""
+            self.skipped += 1
+        events: list[dict[str, Any]] = []
+        append = events.append
+        decode = self._decode
+        for line in data[:cut].decode("utf-8", errors="replace").split("\n"):
+            if not line:
+                continue
+            try:
+                event = decode(line)
+            except ValueError:
+                self.skipped += 1
+                continue
+            if type(event) is dict:
+                append(event)
+            else:
+                self.skipped += 1
+        return events
