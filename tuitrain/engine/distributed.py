@@ -1,0 +1,179 @@
+"""Distributed setup from torchrun's environment: process group, device, model wrapping.
+
+Not under torchrun (no WORLD_SIZE), everything is a plain single-process context. Under
+torchrun, `ddp_backend` picks the backend (default nccl on CUDA, gloo on CPU), each process
+takes the device of its LOCAL_RANK, and `wrap_model` applies DDP or FSDP from the preset.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from tuitrain.errors import TuitrainError
+
+
+@dataclass
+class DistContext:
+    """Where this process sits in the job."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    is_main: bool = True
+    backend: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        """Whether a process group is in use."""
+        return self.backend is not None
+
+
+def _need(package: str, field: str, pip: str | None = None) -> None:
+    if importlib.util.find_spec(package) is None:
+        raise TuitrainError(
+            f"distributed.{field}: needs the {package} package (pip install {pip or package})"
+        )
+
+
+def _check_unsupported(args: SimpleNamespace) -> None:
+    if getattr(args, "deepspeed", None):
+        _need("deepspeed", "deepspeed")
+        raise TuitrainError("distributed.deepspeed: tuitrain's engine does not drive DeepSpeed; "
+                            "use fsdp for sharded training (or HF's Trainer with the exported preset)")
+    if getattr(args, "tpu_num_cores", None):
+        _need("torch_xla", "tpu_num_cores", "torch_xla")
+        raise TuitrainError("distributed.tpu_num_cores: TPU training is not run by tuitrain's engine")
+    if getattr(args, "sharded_ddp", None):
+        _need("fairscale", "sharded_ddp")
+        raise TuitrainError("distributed.sharded_ddp: removed from HF; use fsdp instead")
+    if getattr(args, "mp_parameters", None):
+        raise TuitrainError("distributed.mp_parameters: SageMaker model parallelism is not available "
+                            "outside SageMaker (pip install smdistributed is SageMaker-only)")
+
+
+def init_distributed(args: SimpleNamespace) -> DistContext:
+    """Set up the process group when run under torchrun; a single-process context otherwise."""
+    _check_unsupported(args)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    use_cpu = bool(getattr(args, "use_cpu", False)) or not torch.cuda.is_available()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cpu:
+        device = torch.device("cpu")
+    else:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if world <= 1:
+        return DistContext(device=device)
+    xpu = getattr(args, "xpu_backend", None)
+    backend = getattr(args, "ddp_backend", None) or xpu or ("gloo" if use_cpu else "nccl")
+    if backend == "ccl":
+        _need("oneccl_bindings_for_pytorch", "ddp_backend", "oneccl_bind_pt")
+        import oneccl_bindings_for_pytorch  # noqa: F401
+    if backend == "nccl" and use_cpu:
+        raise TuitrainError("distributed.ddp_backend: nccl needs CUDA GPUs; use gloo on CPU")
+    if not dist.is_initialized():
+        timeout = getattr(args, "ddp_timeout", None)
+        kwargs = {}
+        if timeout:
+            import datetime
+            kwargs["timeout"] = datetime.timedelta(seconds=int(timeout))
+        dist.init_process_group(backend=backend, **kwargs)
+    rank = dist.get_rank()
+    return DistContext(rank=rank, local_rank=local_rank, world_size=dist.get_world_size(),
+                       device=device, is_main=rank == 0, backend=backend)
+
+
+def _fsdp_options(args: SimpleNamespace) -> tuple[list[str], dict[str, Any]]:
+    fsdp = getattr(args, "fsdp", None) or ""
+    options = fsdp.split() if isinstance(fsdp, str) else [str(o) for o in fsdp]
+    config = getattr(args, "fsdp_config", None) or {}
+    if isinstance(config, str):
+        import json
+        try:
+            with open(config, encoding="utf-8") as fh:
+                config = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise TuitrainError(f"distributed.fsdp_config: cannot read {config}: {exc}") from None
+    return options, dict(config)
+
+
+def wrap_model(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext) -> torch.nn.Module:
+    """Move `model` to the device and wrap it with DDP or FSDP when distributed."""
+    model = model.to(ctx.device)
+    if not ctx.distributed:
+        return model
+    options, config = _fsdp_options(args)
+    if options:
+        return _wrap_fsdp(model, args, ctx, options, config)
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    kwargs: dict[str, Any] = {}
+    bucket = getattr(args, "ddp_bucket_cap_mb", None)
+    if bucket:
+        kwargs["bucket_cap_mb"] = bucket
+    unused = getattr(args, "ddp_find_unused_parameters", None)
+    kwargs["find_unused_parameters"] = bool(unused) if unused is not None else False
+    as_view = getattr(args, "ddp_gradient_as_bucket_view", None)
+    kwargs["gradient_as_bucket_view"] = bool(as_view) if as_view is not None else False
+    broadcast = getattr(args, "ddp_broadcast_buffers", None)
+    if broadcast is not None:
+        kwargs["broadcast_buffers"] = bool(broadcast)
+    if getattr(args, "ddp_static_graph", None):
+        kwargs["static_graph"] = True
+    return DDP(model, device_ids=device_ids, **kwargs)
+
+
+def _wrap_fsdp(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext,
+               options: list[str], config: dict[str, Any]) -> torch.nn.Module:
+    import functools
+
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from torch.distributed.fsdp import ShardingStrategy
+    from torch.distributed.fsdp.wrap import size_based_auto_wrap_policy
+
+    strategies = {"full_shard": ShardingStrategy.FULL_SHARD,
+                  "shard_grad_op": ShardingStrategy.SHARD_GRAD_OP,
+                  "no_shard": ShardingStrategy.NO_SHARD,
+                  "hybrid_shard": ShardingStrategy.HYBRID_SHARD,
+                  "hybrid_shard_zero2": ShardingStrategy._HYBRID_SHARD_ZERO2}
+    strategy = next((strategies[o] for o in options if o in strategies), ShardingStrategy.FULL_SHARD)
+    min_params = int(config.get("min_num_params") or getattr(args, "fsdp_min_num_params", 0) or 0)
+    policy = (functools.partial(size_based_auto_wrap_policy, min_num_params=min_params)
+              if min_params > 0 else None)
+    kwargs: dict[str, Any] = {}
+    if "offload" in options:
+        from torch.distributed.fsdp import CPUOffload
+        kwargs["cpu_offload"] = CPUOffload(offload_params=True)
+    device_id = ctx.device if ctx.device.type == "cuda" else None
+    return FSDP(model, sharding_strategy=strategy, auto_wrap_policy=policy, device_id=device_id,
+                use_orig_params=True, **kwargs)
+
+
+def all_reduce_mean(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """The mean of `t` over all ranks (itself when single-process)."""
+    if not ctx.distributed:
+        return t
+    out = t.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / ctx.world_size
+
+
+def barrier(ctx: DistContext) -> None:
+    """Wait for every rank (no-op single-process)."""
+    if ctx.distributed:
+        dist.barrier()
+
+
+def shutdown(ctx: DistContext) -> None:
+    """Tear the process group down."""
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()
