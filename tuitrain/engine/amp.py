@@ -1,0 +1,53 @@
+"""The trainer's view of mixed precision, built on `precision.py`'s checks and helpers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+from . import precision
+
+
+class Precision:
+    """Autocast contexts for training and evaluation, and the fp16 grad scaler.
+
+    `scaler` is an enabled `torch.amp.GradScaler` for fp16 training, None otherwise (so
+    fp32 / bf16 steps pay nothing for it).
+    """
+
+    def __init__(self, args: SimpleNamespace, device: torch.device) -> None:
+        self.device = device
+        self.train_dtype = precision.compute_dtype(args, device)
+        self.full_eval_dtype = precision.eval_dtype(args, device)
+        precision.set_tf32(getattr(args, "tf32", None))
+        scaler = precision.make_grad_scaler(device, self.train_dtype)
+        self.scaler = scaler if scaler.is_enabled() else None
+
+    def train_autocast(self):
+        """Autocast for the forward pass in training (a null context in fp32)."""
+        return precision.autocast(self.device, self.train_dtype)
+
+    def eval_autocast(self):
+        """Autocast for evaluation: the full-eval dtype when set, else the training dtype."""
+        return precision.autocast(self.device, self.full_eval_dtype or self.train_dtype)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """`loss.backward()`, scaled when fp16 uses a grad scaler."""
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        """Unscale gradients in place before clipping (fp16 only)."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """`optimizer.step()`, through the scaler (which skips inf/nan steps) when fp16."""
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
