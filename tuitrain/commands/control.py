@@ -1,0 +1,166 @@
+"""`tuitrain ls`, `tail RUN`, `stop RUN`, `kill RUN`: find and control runs from any shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the run-control commands."""
+    p = subparsers.add_parser("ls", help="list runs: state, progress, loss, ETA")
+    p.add_argument("--all-users", action="store_true", help="include run dirs owned by other users")
+    p.set_defaults(func=cmd_ls)
+    p = subparsers.add_parser("tail", help="show a run's events (like tail, -f to follow)")
+    p.add_argument("run", metavar="RUN", help="run directory or name")
+    p.add_argument("-n", type=int, default=20, help="events to show first (default 20)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep following new events")
+    p.set_defaults(func=cmd_tail)
+    p = subparsers.add_parser("stop", help="stop a run gracefully (it saves a checkpoint)")
+    p.add_argument("run", metavar="RUN", help="run directory or name")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
+    p.set_defaults(func=cmd_stop)
+    p = subparsers.add_parser("kill", help="kill a run's processes at once (no checkpoint)")
+    p.add_argument("run", metavar="RUN", help="run directory or name")
+    p.set_defaults(func=cmd_kill)
+
+
+def escape(text: str) -> str:
+    """`text` with control characters (ANSI escapes included) shown as visible escapes."""
+    out = []
+    for ch in str(text):
+        code = ord(ch)
+        if ch == "\t" or (code >= 32 and code != 127 and not 0x80 <= code < 0xA0):
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(str(value))
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    """Print the runs table."""
+    from tuitrain.runs.registry import list_runs
+
+    runs = list_runs(include_others=args.all_users)
+    if not runs:
+        print("no runs (start one with `tuitrain run PRESET`)")
+        return 0
+    rows = [("NAME", "STATE", "PROGRESS", "STEP", "LOSS", "ETA", "LAUNCHER")]
+    for r in runs:
+        progress = f"{r.progress * 100:.0f}%" if r.progress is not None else "-"
+        step = f"{r.step if r.step is not None else '-'}/{r.max_steps or '-'}"
+        loss = f"{r.last_loss:.4f}" if r.last_loss is not None else "-"
+        rows.append((escape(r.name), r.state, progress, step, loss, _duration(r.eta_s),
+                     escape(r.launcher or "-")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for r in runs:
+        if r.state == "failed" and r.error:
+            print(f"\n{escape(r.name)} failed: {escape(r.error.splitlines()[0])}")
+    return 0
+
+
+def format_event(event: dict[str, Any]) -> str:
+    """One event as a readable line."""
+    kind = event.get("kind", "?")
+    t = event.get("t")
+    stamp = time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
+    step = event.get("step")
+    head = f"{stamp} {escape(str(kind)):<10} " + (f"step {step} " if step is not None else "")
+    if kind == "sample":
+        return head + "| " + escape(event.get("text", ""))
+    if kind == "status":
+        err = event.get("error")
+        return head + escape(str(event.get("state"))) + (f": {escape(err)}" if err else "")
+    if kind == "start":
+        keys = ("run", "world_size", "max_steps", "resumed_from")
+    else:
+        keys = tuple(k for k in event if k not in ("kind", "t", "step", "v", "config"))
+    return head + " ".join(f"{escape(k)}={_num(event[k])}" for k in keys if k in event)
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Print the last N events, then follow with -f until the run ends or Ctrl-C."""
+    from tuitrain.runs.reader import MetricsReader
+    from tuitrain.runs.registry import find_run, run_info
+    from tuitrain.runs.rundir import METRICS
+
+    info = find_run(args.run)
+    reader = MetricsReader(info.run_dir / METRICS)
+    first = reader.poll()
+    for event in (first[-args.n:] if args.n > 0 else []):
+        print(format_event(event))
+    sys.stdout.flush()
+    if not args.follow:
+        return 0
+    try:
+        while True:
+            for event in reader.poll():
+                print(format_event(event), flush=True)
+            if run_info(info.run_dir).state not in ("queued", "running", "stopping"):
+                for event in reader.poll():
+                    print(format_event(event), flush=True)
+                return 0
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop gracefully and wait for the `stopped` status."""
+    from tuitrain.runs.launch import latest_checkpoint, stop
+    from tuitrain.runs.registry import run_info
+
+    info = stop(args.run)
+    print(f"stopping {escape(info.name)} (the trainer finishes its step and saves a checkpoint)…")
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        info = run_info(info.run_dir)
+        if info.state not in ("running", "stopping"):
+            break
+        time.sleep(0.2)
+    else:
+        print(f"still {info.state} after {args.timeout:g}s; it keeps stopping in the background "
+              f"(`tuitrain kill {escape(info.name)}` ends it at once)")
+        return 1
+    ckpt = latest_checkpoint(info.run_dir)
+    where = f"; latest checkpoint {info.run_dir / ckpt}" if ckpt else "; no checkpoint was saved"
+    print(f"{escape(info.name)} is {info.state}{where}")
+    if info.state == "failed" and info.error:
+        print(escape(info.error))
+    return 0 if info.state in ("stopped", "finished") else 1
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    """SIGKILL the run's process group."""
+    from tuitrain.runs.launch import kill
+    from tuitrain.runs.registry import run_info
+
+    info = kill(args.run)
+    for _ in range(50):
+        info = run_info(info.run_dir)
+        if info.state not in ("running", "stopping", "queued"):
+            break
+        time.sleep(0.1)
+    print(f"killed {escape(info.name)}: now {info.state}")
+    return 0
+

@@ -1,0 +1,142 @@
+"""`tuitrain run PRESET` and `tuitrain resume RUN`: start or continue a run.
+
+The trainer always runs under a detached supervisor, so a run started in the foreground
+survives a closed terminal too. In the foreground the command streams the run's
+`stdout.log`; Ctrl-C asks for a graceful stop (a checkpoint is saved), a second Ctrl-C
+leaves the run going in the background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `run` and `resume`."""
+    p = subparsers.add_parser("run", help="start training a preset")
+    p.add_argument("preset", metavar="PRESET", help="preset file or shipped preset name")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
+                   help="override a preset field (repeatable)")
+    p.add_argument("--output-dir", default=None, metavar="DIR", help="run directory (default: under the runs root)")
+    p.add_argument("--detach", action="store_true", help="print the run directory and return at once")
+    p.set_defaults(func=cmd_run)
+    p = subparsers.add_parser("resume", help="continue a run from a checkpoint, in its own directory")
+    p.add_argument("run", metavar="RUN", help="run directory or name")
+    p.add_argument("--checkpoint", default=None, metavar="checkpoint-N", help="default: the latest")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
+                   help="change a preset field for the rest of the run (the old preset is kept)")
+    p.add_argument("--detach", action="store_true", help="print the run directory and return at once")
+    p.set_defaults(func=cmd_resume)
+
+
+def _printable(data: bytes) -> str:
+    from tuitrain.commands.control import escape
+
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join("\r".join(escape(part) for part in line.split("\r")) for line in text.split("\n"))
+
+
+def follow(run_dir: Path, offset: int = 0) -> int:
+    """Stream `stdout.log` from `offset` until the run ends; Ctrl-C stops it gracefully."""
+    from tuitrain.runs.launch import stop
+    from tuitrain.runs.registry import run_info
+    from tuitrain.runs.rundir import STDOUT_LOG
+
+    log = run_dir / STDOUT_LOG
+    stopping = False
+
+    def pump() -> None:
+        nonlocal offset
+        try:
+            with open(log, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        if data:
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+            if cut:
+                sys.stdout.write(_printable(data[:cut]))
+                sys.stdout.flush()
+                offset += cut
+
+    while True:
+        try:
+            pump()
+            info = run_info(run_dir)
+            if info.state not in ("queued", "running", "stopping"):
+                time.sleep(0.1)
+                pump()
+                print(f"run {info.name} {info.state}: {run_dir}")
+                return 0 if info.state in ("finished", "stopped") else 1
+            time.sleep(0.2)
+        except KeyboardInterrupt:
+            if stopping:
+                print(f"\nleft running in the background: {run_dir} (`tuitrain ls`, `tuitrain stop`)")
+                return 130
+            stopping = True
+            print("\nstopping gracefully (saving a checkpoint); Ctrl-C again to leave it running")
+            try:
+                stop(run_dir)
+            except Exception as exc:  # the run may have ended in between
+                print(f"tuitrain: {exc}", file=sys.stderr)
+
+
+def _start_offset(run_dir: Path) -> int:
+    try:
+        return os.path.getsize(run_dir / "stdout.log")
+    except OSError:
+        return 0
+
+
+def _print_other_nodes(run_dir: Path, resume_from: str | None = None) -> None:
+    from tuitrain.config import load_preset
+    from tuitrain.runs.torchrun import other_node_commands
+
+    preset = load_preset(run_dir / "preset.toml")
+    if getattr(preset.launch, "launcher", "local") != "torchrun":
+        return
+    commands = other_node_commands(preset, run_dir, resume_from)
+    if commands:
+        print("run on each other node (same run directory path, e.g. shared storage):")
+        for command in commands:
+            print(f"  {command}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start a run; follow it unless --detach."""
+    from tuitrain.paths import resolve_preset_path
+    from tuitrain.runs.launch import launch
+
+    info = launch(resolve_preset_path(args.preset), args.overrides, args.output_dir, detach=args.detach)
+    print(f"run {info.name}: {info.run_dir}")
+    _print_other_nodes(info.run_dir)
+    if args.detach:
+        return 0
+    return follow(info.run_dir)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Resume a run; follow it unless --detach."""
+    from tuitrain.runs.launch import resume
+    from tuitrain.runs.registry import find_run
+
+    run_dir = find_run(args.run).run_dir
+    offset = _start_offset(run_dir)
+    info = resume(run_dir, args.checkpoint, args.overrides, detach=args.detach)
+    print(f"resumed {info.name} from {info.run_dir / (info_resumed(info.run_dir) or '')}")
+    _print_other_nodes(info.run_dir, info_resumed(info.run_dir))
+    if args.detach:
+        return 0
+    return follow(info.run_dir, offset)
+
+
+def info_resumed(run_dir: Path) -> str | None:
+    """The checkpoint the run last resumed from (from run.json)."""
+    from tuitrain.runs.rundir import read_run_json
+
+    return read_run_json(run_dir).get("resumed_from")
