@@ -1,0 +1,27 @@
+"""`tuitrain ui` (and `tuitrain` with no command): open the Textual app.
+
+Textual is imported only inside `open_app`, so other commands never pay for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the `ui` command."""
+    parser = subparsers.add_parser("ui", help="open the terminal app (the default with no command)")
+    parser.add_argument("--theme", default=None, help="theme name (see themes/; default tuitrain-dark)")
+    parser.set_defaults(func=open_app)
+
+
+def open_app(args: argparse.Namespace) -> int:
+    """Run the app until the user quits; running trainings are left alone."""
+    from tuitrain.ui.app import TuitrainApp
+
+    root = os.environ.get("TUITRAIN_RUNS")
+    app = TuitrainApp(runs_root=Path(root) if root else None, theme=getattr(args, "theme", None))
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,1 @@
+"""The Textual app (`tuitrain` with no arguments). Never imports torch or the engine."""

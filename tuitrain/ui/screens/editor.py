@@ -1,0 +1,342 @@
+"""The preset editor: groups on the left, the group's form, derived step counts and the LR chart.
+
+Every valid edit is written into a tomlkit `PresetDocument` (comments survive) and the
+whole text is revalidated with `load_preset_text` a few times a second at most; problems
+are shown at their fields, and the derived values and LR chart follow the edited preset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tuitrain.errors import TuitrainError
+from tuitrain.paths import presets_dir
+from tuitrain.ui.widgets.form import FieldRow, GroupForm
+from tuitrain.ui.widgets.lrchart import LRChart
+
+VALIDATE_DELAY_S = 0.25
+NARROW_WIDTH = 120
+
+
+def group_fields(group: str, task_name: str | None = None) -> list:
+    """The schema fields of a group; the task group adds the chosen built-in task's options."""
+    from tuitrain.config import schema
+    from tuitrain.config.tasks import BUILTIN_TASKS
+
+    fields = [f for f in schema.FIELDS.values() if f.group == group]
+    if group == "task" and task_name in BUILTIN_TASKS:
+        fields += list(BUILTIN_TASKS[task_name].options.values())
+    return fields
+
+
+def derived_values(preset) -> dict[str, Any]:
+    """Global batch, steps per epoch, total and warmup steps of a valid preset.
+
+    Values that need the data set's size read "unknown" when the task cannot tell it
+    without loading the data.
+    """
+    from tuitrain.config.steps import plan_steps
+    from tuitrain.config.tasks import train_examples
+
+    launch = preset.launch
+    world = 1
+    if getattr(launch, "launcher", "local") == "torchrun":
+        nproc = getattr(launch, "nproc_per_node", 1)
+        world = (nproc if isinstance(nproc, int) else 1) * int(getattr(launch, "nnodes", 1) or 1)
+    examples = train_examples(preset.task.name, dict(preset.task.options))
+    known = examples is not None
+    args = preset.args
+    if not known and (getattr(args, "max_steps", -1) or -1) <= 0:
+        return {"world size": world, "train examples": "unknown (set max_steps to fix the total)"}
+    plan = plan_steps(args, examples if known else 0, world_size=world)
+    out: dict[str, Any] = {
+        "world size": world,
+        "train examples": examples if known else "unknown",
+        "global batch": plan.global_batch,
+        "steps per epoch": plan.updates_per_epoch if known else "unknown",
+        "epochs": plan.num_epochs if known else "-",
+        "total steps": plan.total_steps,
+        "warmup steps": plan.warmup_steps,
+        "_plan": plan,
+    }
+    return out
+
+
+class SaveAsScreen(ModalScreen[Path | None]):
+    """Ask for a path to save the preset to."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="saveas.cancel")]
+
+    def __init__(self, suggestion: Path) -> None:
+        super().__init__()
+        self._suggestion = suggestion
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Save preset as", classes="dialog-title")
+            yield Input(value=str(self._suggestion), id="saveas-path")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save", id="save", variant="primary")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._finish()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self._finish()
+        else:
+            self.dismiss(None)
+
+    def _finish(self) -> None:
+        text = self.query_one(Input).value.strip()
+        self.dismiss(Path(text).expanduser() if text else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EditorScreen(Screen):
+    """Edit one preset file."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Write the preset (comments are kept)"),
+        Binding("f2", "save_as", "Save as", id="editor.save_as", tooltip="Write the preset to another file"),
+        Binding("ctrl+l", "launch", "Launch", id="editor.launch", tooltip="Save, then launch a run of this preset"),
+        Binding("ctrl+g", "focus_groups", "Groups", id="editor.groups", tooltip="Move to the group list"),
+        Binding("escape", "back", "Back", id="editor.back", tooltip="Back to the runs"),
+    ]
+
+    def __init__(self, preset_path: Path | str) -> None:
+        super().__init__()
+        self.path = Path(preset_path)
+        self.doc = None
+        self.preset = None
+        self.problems: list = []
+        self.dirty = False
+        self.group = "core"
+        self._timer = None
+        self.derived: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        from tuitrain.config import schema
+
+        yield Header()
+        with Horizontal(id="editor-body"):
+            yield OptionList(*[Option(g.title, id=g.key) for g in schema.GROUPS], id="editor-groups")
+            yield GroupForm(id="editor-form")
+            with Vertical(id="editor-side"):
+                yield Static("", id="derived", markup=False)
+                yield LRChart(id="lr-chart")
+        yield Static("", id="editor-status", markup=False)
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        from tuitrain.config import PresetDocument
+
+        try:
+            self.doc = PresetDocument.load(self.path)
+        except (TuitrainError, OSError) as exc:
+            self.notify(f"Cannot open {self.path}: {exc}", severity="error", markup=False)
+            self.app.pop_screen()
+            return
+        self.sub_title = str(self.path)
+        self._apply_width(self.app.size.width)
+        self.validate()
+        groups = self.query_one("#editor-groups", OptionList)
+        groups.highlighted = groups.get_option_index(self.group)
+        await self.show_group(self.group)
+
+    def on_resize(self, event) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        self.set_class(width < NARROW_WIDTH, "-narrow")
+
+    # Groups and values ---------------------------------------------------
+
+    def value_of(self, group: str, key: str, default: Any) -> Any:
+        """The value written in the document, or the field's default."""
+        try:
+            value = self.doc.get(group, key)
+        except (KeyError, TuitrainError):
+            return default
+        return default if value is None else value
+
+    async def show_group(self, group: str) -> None:
+        """Show the form of `group`."""
+        from tuitrain.config import schema
+
+        self.group = group
+        info = next(g for g in schema.GROUPS if g.key == group)
+        task_name = self.value_of("task", "name", None)
+        fields = group_fields(group, task_name)
+        values = {f"{f.group}.{f.key}": self.value_of(f.group, f.key, f.default) for f in fields}
+        await self.query_one(GroupForm).show(info.title, info.doc, fields, values)
+        self._show_problems()
+
+    async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id and event.option.id != self.group:
+            await self.show_group(event.option.id)
+
+    async def on_field_row_changed(self, event: FieldRow.Changed) -> None:
+        field = event.field
+        try:
+            self.doc.set(field.group, field.key, event.value)
+        except TuitrainError as exc:
+            event.row.set_error(str(exc))
+            return
+        self.dirty = True
+        self.sub_title = f"{self.path} (modified)"
+        if field.group == "task" and field.key == "name":
+            await self.show_group("task")
+        self._schedule_validation()
+
+    def _schedule_validation(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(VALIDATE_DELAY_S, self.validate)
+
+    # Validation, derived values, chart ----------------------------------
+
+    def validate(self) -> None:
+        """Validate the edited text; update field errors, derived values and the chart."""
+        from tuitrain.config import PresetErrors, load_preset_text
+
+        self._timer = None
+        try:
+            self.preset = load_preset_text(self.doc.text(), str(self.path))
+            self.problems = list(getattr(self.preset, "notices", []))
+            errors = []
+        except PresetErrors as exc:
+            self.preset = None
+            self.problems = list(exc.problems)
+            errors = [p for p in exc.problems if getattr(p, "severity", "error") == "error"]
+        except TuitrainError as exc:
+            self.preset = None
+            self.problems = []
+            errors = [exc]
+        self._show_problems()
+        status = self.query_one("#editor-status", Static)
+        status.set_class(bool(errors), "-error")
+        if errors:
+            status.update("\n".join(str(e) for e in errors[:3]) + (f"\n… {len(errors) - 3} more" if len(errors) > 3 else ""))
+        else:
+            notes = [str(p) for p in self.problems][:2]
+            status.update("✓ valid" + ("" if not notes else " · " + " · ".join(notes)))
+        self._update_derived()
+
+    def _show_problems(self) -> None:
+        by_field: dict[str, str] = {}
+        for problem in self.problems:
+            name = getattr(problem, "field", "") or ""
+            if name and getattr(problem, "severity", "error") == "error":
+                msg = problem.message + (f" ({problem.suggestion})" if problem.suggestion else "")
+                by_field.setdefault(name, msg)
+        for name, row in self.query_one(GroupForm).rows().items():
+            if row.error and row.error.startswith("⚑"):
+                row.set_error(None)
+            msg = by_field.get(name) or by_field.get(row.field.key)
+            if msg and not row.has_class("-invalid"):
+                row.set_error("⚑ " + msg)
+
+    def _update_derived(self) -> None:
+        panel = self.query_one("#derived", Static)
+        chart = self.query_one(LRChart)
+        if self.preset is None:
+            panel.update("Derived values appear when the preset is valid.")
+            chart.set_message("Fix the errors to see the LR schedule")
+            return
+        try:
+            self.derived = derived_values(self.preset)
+        except TuitrainError as exc:
+            panel.update(str(exc))
+            chart.set_message(str(exc))
+            return
+        lines = [f"{k:>16}: {v}" for k, v in self.derived.items() if not k.startswith("_")]
+        args = self.preset.args
+        lines.append(f"{'schedule':>16}: {args.lr_scheduler_type} @ lr {args.learning_rate:g}")
+        panel.update("\n".join(lines))
+        plan = self.derived.get("_plan")
+        if plan is None:
+            chart.set_message("Total steps unknown: set max_steps")
+        else:
+            chart.set_schedule(args, plan.total_steps, plan.warmup_steps)
+
+    # Actions -------------------------------------------------------------
+
+    def _is_shipped(self, path: Path) -> bool:
+        try:
+            return path.resolve().parent == presets_dir().resolve()
+        except FileNotFoundError:
+            return False
+
+    def action_save(self) -> bool:
+        """Save in place (a shipped preset asks for a new path instead)."""
+        if self._is_shipped(self.path):
+            self.action_save_as()
+            return False
+        return self._save_to(self.path)
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.doc.save(path)
+        except (TuitrainError, OSError) as exc:
+            self.notify(f"Cannot save {path}: {exc}", severity="error", markup=False)
+            return False
+        self.path = path
+        self.dirty = False
+        self.sub_title = str(path)
+        self.notify(f"Saved {path}", markup=False)
+        return True
+
+    def action_save_as(self, then=None) -> None:
+        suggestion = Path.cwd() / self.path.name if self._is_shipped(self.path) else self.path
+
+        def chosen(path: Path | None) -> None:
+            if path is not None and self._save_to(path) and then is not None:
+                then()
+
+        self.app.push_screen(SaveAsScreen(suggestion), chosen)
+
+    def action_launch(self) -> None:
+        """Save if needed, then open the launch dialog for this preset."""
+        if self.preset is None:
+            self.notify("The preset has errors; fix them before launching.", severity="error")
+            return
+
+        def open_launch() -> None:
+            from tuitrain.ui.screens.newrun import NewRunScreen
+
+            self.app.push_screen(NewRunScreen(preset_path=self.path))
+
+        if self.dirty:
+            if self._is_shipped(self.path):
+                self.action_save_as(then=open_launch)
+                return
+            if not self._save_to(self.path):
+                return
+        open_launch()
+
+    def action_focus_groups(self) -> None:
+        self.query_one("#editor-groups", OptionList).focus()
+
+    def action_back(self) -> None:
+        if self.dirty:
+            from tuitrain.ui.screens.confirm import ConfirmScreen
+
+            def answered(ok: bool | None) -> None:
+                if ok:
+                    self.app.pop_screen()
+
+            self.app.push_screen(ConfirmScreen("Discard unsaved changes?", str(self.path), "Discard"), answered)
+            return
+        self.app.pop_screen()

@@ -1,0 +1,193 @@
+"""A form generated from the preset schema: one `FieldRow` per `config.schema.Field`.
+
+Numbers and strings are `Input`s parsed as you type (a bad value is flagged at the
+field), choices are `Select`s and booleans `Switch`es. Each row shows the field's help,
+its default, and a warning when the engine ignores it. A valid edit posts
+`FieldRow.Changed(field, value)`; the screen applies it and validates the whole preset.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static, Switch
+
+
+def format_value(value: Any) -> str:
+    """How a value is written in an Input (TOML-ish, but bare strings)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_scalar(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _toml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+def parse_value(field, text: str) -> Any:
+    """The typed value of `text` for `field`; `ValueError` with a readable reason."""
+    text = text.strip()
+    kind = field.type
+    if text == "":
+        if field.nullable:
+            return None
+        if kind in ("str",):
+            return ""
+        if kind == "list[str]":
+            return []
+        if kind == "table":
+            return {}
+        raise ValueError("a value is required")
+    if kind == "int":
+        try:
+            value: Any = int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+    elif kind == "float":
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+    elif kind == "int|str":
+        try:
+            value = int(text)
+        except ValueError:
+            value = text
+    elif kind == "list[str]":
+        value = [part.strip() for part in text.split(",") if part.strip()]
+    elif kind == "table":
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"not a TOML inline table: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError("expected an inline table like {key = 1}")
+    elif kind == "bool":
+        if text.lower() not in ("true", "false"):
+            raise ValueError("expected true or false")
+        value = text.lower() == "true"
+    else:
+        value = text
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = field.minimum, field.maximum
+        if low is not None and (value < low or (field.exclusive_minimum and value == low)):
+            raise ValueError(f"must be {'>' if field.exclusive_minimum else '>='} {low:g}")
+        if high is not None and (value > high or (field.exclusive_maximum and value == high)):
+            raise ValueError(f"must be {'<' if field.exclusive_maximum else '<='} {high:g}")
+    return value
+
+
+def widget_id(field) -> str:
+    """A DOM id for a field's control (`field-optimizer-learning_rate`)."""
+    return "field-" + f"{field.group}-{field.key}".replace(".", "-")
+
+
+class FieldRow(Vertical):
+    """One field: label, control, help with default, engine-support note and error."""
+
+    class Changed(Message):
+        """A field got a new valid value."""
+
+        def __init__(self, row: "FieldRow", field, value: Any) -> None:
+            super().__init__()
+            self.row = row
+            self.field = field
+            self.value = value
+
+    def __init__(self, field, value: Any) -> None:
+        super().__init__(id="row-" + widget_id(field))
+        self.field = field
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        field = self.field
+        with Horizontal(classes="field-line"):
+            yield Label(field.key, classes="field-label", markup=False)
+            with Vertical(classes="field-control"):
+                yield self._control()
+        yield Static(self._help_text(), classes="field-help", markup=False)
+        if not field.honoured:
+            note = field.honoured_note or "the engine ignores this field"
+            yield Static(f"⚠ not used by the engine: {note}", classes="field-ignored", markup=False)
+        yield Static("", classes="field-error", markup=False)
+
+    def _help_text(self) -> str:
+        default = format_value(self.field.default)
+        default = default if default != "" else ("none" if self.field.default is None else '""')
+        return f"{self.field.help} (default: {default})"
+
+    def _control(self):
+        field, wid = self.field, widget_id(self.field)
+        if field.type == "bool" and not field.nullable:
+            return Switch(value=bool(self.value), id=wid)
+        if field.choices:
+            options = [(str(c), c) for c in field.choices]
+            value = self.value if self.value in field.choices else Select.BLANK
+            return Select(options, value=value, allow_blank=field.nullable or value is Select.BLANK, id=wid)
+        return Input(value=format_value(self.value), placeholder=format_value(field.default), id=wid)
+
+    def set_error(self, message: str | None) -> None:
+        """Show (or clear) an error under the field."""
+        self.set_class(bool(message), "-invalid")
+        self.query_one(".field-error", Static).update(f"✗ {message}" if message else "")
+
+    @property
+    def error(self) -> str | None:
+        """The error shown now, if any."""
+        if not self.has_class("-invalid"):
+            return None
+        return str(self.query_one(".field-error", Static).render()).removeprefix("✗ ")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        try:
+            value = parse_value(self.field, event.value)
+        except ValueError as exc:
+            self.set_error(str(exc))
+            return
+        self.set_error(None)
+        self.value = value
+        self.post_message(self.Changed(self, self.field, value))
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        event.stop()
+        self.value = event.value
+        self.post_message(self.Changed(self, self.field, event.value))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        value = None if event.value is Select.BLANK else event.value
+        if value == self.value:
+            return
+        self.value = value
+        self.post_message(self.Changed(self, self.field, value))
+
+
+class GroupForm(VerticalScroll):
+    """The fields of one group; `show(fields, values)` replaces its rows."""
+
+    async def show(self, title: str, doc: str, fields: list, values: dict[str, Any]) -> None:
+        """Replace the rows with `fields`, filled from `values` (keyed `group.key`)."""
+        await self.remove_children()
+        rows = [Static(title, classes="dialog-title", markup=False), Static(doc, classes="field-help", markup=False)]
+        rows += [FieldRow(f, values.get(f"{f.group}.{f.key}", f.default)) for f in fields]
+        await self.mount_all(rows)
+        self.scroll_home(animate=False)
+
+    def rows(self) -> dict[str, FieldRow]:
+        """The rows shown, keyed `group.key`."""
+        return {f"{row.field.group}.{row.field.key}": row for row in self.query(FieldRow)}
