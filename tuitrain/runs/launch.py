@@ -133,8 +133,6 @@ def _rewrite_preset(run_dir: Path, overrides: list[str]) -> Any:
 def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: Iterable[str] = (),
            detach: bool = True) -> RunInfo:
     """Continue a stopped, finished or failed run in its own directory from a checkpoint."""
-    from tuitrain.config import load_preset
-
     info = _as_info(run)
     if info.state in ACTIVE:
         raise WrongStateError(f"run {info.name} is {info.state}; stop it before resuming")
@@ -145,6 +143,8 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
     checkpoint = Path(checkpoint).name
     if not (run_dir / checkpoint).is_dir():
         raise TuitrainError(f"{run_dir / checkpoint}: no such checkpoint (see the run's checkpoint-N folders)")
+    from tuitrain.config import load_preset
+
     overrides = list(overrides)
     preset = _rewrite_preset(run_dir, overrides) if overrides else load_preset(run_dir / PRESET_TOML)
     update_run_json(run_dir, state="queued", resumed_from=checkpoint, pid=None, pgid=None,
