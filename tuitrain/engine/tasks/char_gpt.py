@@ -141,8 +141,12 @@ def build(options: dict, args, ctx=None) -> TaskBundle:
     )
     prompt_source = val_tokens if val is not None else train_tokens
 
-    def sample_prompt(length: int = min(16, block)) -> torch.Tensor:
-        """A fixed prompt (the first characters of the held-out text), shape (1, T)."""
+    def sample_prompt(text: str = "", length: int = min(16, block)) -> torch.Tensor:
+        """`text` encoded (characters outside the vocabulary dropped), else a fixed prompt:
+        the first characters of the held-out text. Shape (1, T), at most block_size long."""
+        ids = vocab.encode(text)[-block:] if text else []
+        if ids:
+            return torch.tensor(ids, dtype=torch.long)[None]
         return prompt_source[:length].long()[None]
 
     return TaskBundle(
