@@ -1,0 +1,59 @@
+"""Precision: dtype choice and refusals, autocast, grad scaler, tf32."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+
+from tuitrain.engine import precision
+from tuitrain.errors import TuitrainError
+
+torch.set_num_threads(1)
+CPU = torch.device("cpu")
+
+
+def _args(**kw):
+    return types.SimpleNamespace(**{"fp16": False, "bf16": False, "fp16_full_eval": False, "bf16_full_eval": False, **kw})
+
+
+def test_dtype_choice_on_cpu():
+    assert precision.compute_dtype(_args(), CPU) is None
+    assert precision.compute_dtype(_args(bf16=True), CPU) is torch.bfloat16
+    with pytest.raises(TuitrainError, match="fp16"):
+        precision.compute_dtype(_args(fp16=True), CPU)
+    with pytest.raises(TuitrainError, match="choose one"):
+        precision.compute_dtype(_args(fp16=True, bf16=True), CPU)
+    assert precision.eval_dtype(_args(bf16_full_eval=True), CPU) is torch.bfloat16
+    with pytest.raises(TuitrainError):
+        precision.eval_dtype(_args(fp16_full_eval=True), CPU)
+
+
+def test_bf16_refused_where_unsupported(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(TuitrainError, match="no bf16 support"):
+        precision.compute_dtype(_args(bf16=True), torch.device("cuda"))
+
+
+def test_autocast_runs_matmul_in_bf16_and_noop_for_fp32():
+    a = torch.randn(2, 2)
+    with precision.autocast(CPU, torch.bfloat16):
+        assert (a @ a).dtype is torch.bfloat16
+    with precision.autocast(CPU, None):
+        assert (a @ a).dtype is torch.float32
+
+
+def test_grad_scaler_only_for_fp16():
+    assert not precision.make_grad_scaler(CPU, torch.bfloat16).is_enabled()
+    assert not precision.make_grad_scaler(CPU, None).is_enabled()
+    assert precision.make_grad_scaler(CPU, torch.float16).is_enabled()
+
+
+def test_tf32_without_ampere_is_refused():
+    precision.set_tf32(None)
+    precision.set_tf32(False)
+    if not torch.cuda.is_available():
+        with pytest.raises(TuitrainError, match="TF32"):
+            precision.set_tf32(True)
