@@ -5,7 +5,14 @@ Stdlib only at import time (tomlkit is imported inside the functions that edit T
 
 from __future__ import annotations
 
-from tuitrain.config import schema
+from tuitrain.config import schema, tasks
+from tuitrain.config.document import PresetDocument
+from tuitrain.config.preset import Preset, TaskSpec, load_preset, load_preset_text
+from tuitrain.config.problems import Problem, PresetErrors
 from tuitrain.config.schema import FIELDS, GROUPS, Field, Group
+from tuitrain.config.writer import new_preset_text
 
-__all__ = ["schema", "FIELDS", "GROUPS", "Field", "Group"]
+__all__ = [
+    "schema", "tasks", "FIELDS", "GROUPS", "Field", "Group", "Preset", "TaskSpec", "Problem",
+    "PresetErrors", "PresetDocument", "load_preset", "load_preset_text", "new_preset_text",
+]

@@ -1,0 +1,219 @@
+"""Cross-field rules (HF's `TrainingArguments.__post_init__` and ours) and resolved defaults."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import SimpleNamespace
+from typing import Any
+
+from tuitrain.config import schema
+from tuitrain.config.problems import NOTICE
+from tuitrain.config.values import describe
+
+# optim → (import names needed, pip packages to install): the optional packages per family.
+_BNB = (("bitsandbytes",), "bitsandbytes")
+OPTIM_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
+    "adamw_torch_xla": (("torch_xla",), "torch_xla"),
+    "adamw_torch_npu_fused": (("torch_npu",), "torch_npu"),
+    "adamw_apex_fused": (("apex",), "apex"),
+    "adamw_anyprecision": (("torchdistx",), "torchdistx"),
+    "adamw_torch_4bit": (("torchao",), "torchao"),
+    "adamw_torch_8bit": (("torchao",), "torchao"),
+    **{name: _BNB for name in (
+        "adamw_bnb_8bit", "adamw_8bit", "paged_adamw_32bit", "paged_adamw_8bit", "lion_32bit",
+        "lion_8bit", "paged_lion_32bit", "paged_lion_8bit", "ademamix", "ademamix_8bit",
+        "paged_ademamix_32bit", "paged_ademamix_8bit", "rmsprop_bnb", "rmsprop_bnb_8bit",
+        "rmsprop_bnb_32bit")},
+    **{name: (("schedulefree", "accelerate"), "schedulefree accelerate") for name in (
+        "schedule_free_adamw", "schedule_free_radam", "schedule_free_sgd")},
+    **{name: (("galore_torch",), "galore-torch") for name in (
+        "galore_adamw", "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise",
+        "galore_adamw_8bit_layerwise", "galore_adafactor_layerwise")},
+    "apollo_adamw": (("apollo_torch",), "apollo-torch"),
+    "apollo_adamw_layerwise": (("apollo_torch",), "apollo-torch"),
+    "lomo": (("lomo_optim", "accelerate"), "lomo-optim accelerate"),
+    "adalomo": (("lomo_optim", "accelerate"), "lomo-optim accelerate"),
+    "grokadamw": (("grokadamw",), "grokadamw"),
+    "stable_adamw": (("optimi",), "torch-optimi"),
+}
+_STEP_FIELDS = ("logging_steps", "save_steps", "eval_steps", "warmup_steps")
+
+
+def missing_packages(optim: str) -> list[str]:
+    """Import names an optimizer family needs that are not installed."""
+    names, _ = OPTIM_PACKAGES.get(optim, ((), ""))
+    out = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out.append(name)
+    return out
+
+
+def resolve(data: dict, col, label: str):
+    """Check `data` (parsed TOML + overrides) and build the `Preset`; problems go to `col`."""
+    from tuitrain.config.preset import Preset, check_structure, check_task
+
+    values, given, task_table, _ = check_structure(data, col)
+    task = check_task(task_table, col)
+    v: dict[str, Any] = {f.key: f.default for name, f in schema.FIELDS.items()}
+    v.update({name.split(".", 1)[1]: value for name, value in values.items()})
+    where = {name.split(".", 1)[1]: tuple(name.split(".")) for name in schema.FIELDS}
+
+    def err(key: str, message: str, suggestion: str = "", severity: str = "error") -> None:
+        col.add(where[key], message, suggestion, severity, name=".".join(where[key]))
+
+    given_keys = {n.split(".", 1)[1] for n in given}
+    _hf_rules(v, given_keys, err)
+    _optimizer_rules(v, given_keys, err)
+    _launch_rules(v, err)
+    _task_rules(task, col)
+    for name in given:
+        f = schema.FIELDS[name]
+        if not f.honoured and v[f.key] != f.default and v[f.key] not in ([], ["none"], ""):
+            err(f.key, f"not honoured by tuitrain's engine: {f.honoured_note}", "", NOTICE)
+    hf = {f.key: v[f.key] for f in schema.FIELDS.values() if f.group in schema.HF_GROUPS}
+    launch = {f.key: v[f.key] for f in schema.group_fields("launch")}
+    return Preset(label, SimpleNamespace(**hf), task, SimpleNamespace(**launch), given=frozenset(given))
+
+
+def _hf_rules(v: dict, given: set, err) -> None:
+    # Old spellings fold into transformers 5's.
+    if v["group_by_length"]:
+        v["train_sampling_strategy"] = "group_by_length"
+    if v["include_inputs_for_metrics"] and "inputs" not in v["include_for_metrics"]:
+        v["include_for_metrics"] = [*v["include_for_metrics"], "inputs"]
+    for key in _STEP_FIELDS:
+        value = v[key]
+        if value is not None and value > 1 and value != int(value):
+            err(key, f"{describe(value)} must be a whole number when > 1",
+                f"values < 1 are ratios of the total steps; write {int(value)} or {round(value)}")
+        elif value is not None and value > 1:
+            v[key] = int(value)
+    if v["logging_strategy"] == "steps" and v["logging_steps"] == 0:
+        err("logging_steps", "must be non-zero when logging_strategy = \"steps\"", "e.g. logging_steps = 10")
+    if v["eval_strategy"] != "no":
+        v["do_eval"] = True
+    if v["eval_strategy"] == "steps" and not v["eval_steps"]:
+        if v["logging_steps"] > 0:
+            v["eval_steps"] = v["logging_steps"]
+        else:
+            err("eval_strategy", "\"steps\" needs a non-zero eval_steps or logging_steps", "set eval_steps")
+    if v["fp16"] and v["bf16"]:
+        err("bf16", "fp16 and bf16 cannot both be true", "keep one; bf16 is the safer choice on Ampere+")
+    if v["fp16_full_eval"] and v["bf16_full_eval"]:
+        err("bf16_full_eval", "fp16_full_eval and bf16_full_eval cannot both be true", "keep one")
+    _best_model_rules(v, given, err)
+    if v["warmup_steps"] and v["warmup_ratio"]:
+        err("warmup_ratio", f"ignored: warmup_steps = {describe(v['warmup_steps'])} wins when both are set",
+            "remove one of them", NOTICE)
+    if v["torch_compile_mode"] is not None or v["torch_compile_backend"] is not None:
+        v["torch_compile"] = True
+    if v["torch_compile"] and v["torch_compile_backend"] is None:
+        v["torch_compile_backend"] = "inductor"
+    if v["max_steps"] <= 0 and v["num_train_epochs"] == 0:
+        err("num_train_epochs", "0 epochs and no max_steps: nothing to train", "set num_train_epochs or max_steps")
+    if v["dataloader_num_workers"] == 0:
+        if v["dataloader_prefetch_factor"] is not None:
+            err("dataloader_prefetch_factor", "needs dataloader_num_workers > 0",
+                "set dataloader_num_workers or remove dataloader_prefetch_factor")
+        if v["dataloader_persistent_workers"]:
+            err("dataloader_persistent_workers", "needs dataloader_num_workers > 0",
+                "set dataloader_num_workers or set this to false")
+
+
+def _best_model_rules(v: dict, given: set, err) -> None:
+    plateau = v["lr_scheduler_type"] == "reduce_lr_on_plateau"
+    early = v["early_stopping_patience"] is not None
+    if plateau and v["eval_strategy"] == "no":
+        err("lr_scheduler_type", "reduce_lr_on_plateau needs an eval strategy", "set eval_strategy = \"steps\" or \"epoch\"")
+    if early and v["eval_strategy"] == "no":
+        err("early_stopping_patience", "early stopping needs an eval strategy",
+            "set eval_strategy = \"steps\" or \"epoch\"")
+    if v["save_strategy"] == "best" and v["eval_strategy"] == "no":
+        err("save_strategy", "\"best\" needs an eval strategy to find the best", "set eval_strategy")
+    if (v["load_best_model_at_end"] or plateau) and v["metric_for_best_model"] is None:
+        v["metric_for_best_model"] = "loss"
+    if early and v["metric_for_best_model"] is None:
+        err("early_stopping_patience", "early stopping needs metric_for_best_model",
+            "e.g. metric_for_best_model = \"loss\"")
+    if v["greater_is_better"] is None and v["metric_for_best_model"] is not None:
+        v["greater_is_better"] = not v["metric_for_best_model"].endswith("loss")
+    if not v["load_best_model_at_end"] or v["save_strategy"] == "best":
+        return
+    if v["eval_strategy"] != v["save_strategy"]:
+        err("load_best_model_at_end", "needs eval_strategy and save_strategy to match (or save_strategy = \"best\")",
+            f"eval_strategy is {describe(v['eval_strategy'])}, save_strategy is {describe(v['save_strategy'])}")
+        return
+    ev, sv = v["eval_steps"], v["save_steps"]
+    if v["eval_strategy"] != "steps" or not ev or not sv:
+        return
+    if ev < 1 or sv < 1:
+        if not (ev < 1 and sv < 1):
+            err("save_steps", "needs to be a multiple of eval_steps, which mixing a ratio and a step count "
+                "cannot guarantee", "give both as ratios or both as step counts")
+        elif round(ev * 1_000_000) == 0 or round(sv * 1_000_000) % round(ev * 1_000_000) != 0:
+            err("save_steps", f"{describe(sv)} is not a multiple of eval_steps {describe(ev)}",
+                "load_best_model_at_end needs it")
+    elif sv % ev != 0:
+        err("save_steps", f"{describe(sv)} is not a round multiple of eval_steps {describe(ev)}",
+            f"load_best_model_at_end needs it; e.g. save_steps = {max(1, round(sv / ev)) * ev}")
+
+
+def _optimizer_rules(v: dict, given: set, err) -> None:
+    sched, kw = v["lr_scheduler_type"], v["lr_scheduler_kwargs"] or {}
+    if sched == "polynomial":
+        lr_end = kw.get("lr_end", 1e-7)
+        if isinstance(lr_end, (int, float)) and not isinstance(lr_end, bool) and lr_end >= v["learning_rate"]:
+            err("lr_scheduler_kwargs", f"polynomial lr_end ({describe(lr_end)}) must be smaller than "
+                f"learning_rate ({describe(v['learning_rate'])})", "lower lr_end or raise learning_rate")
+    if sched in ("cosine_with_min_lr", "cosine_warmup_with_min_lr"):
+        has = [k for k in ("min_lr", "min_lr_rate") if kw.get(k) is not None]
+        if len(has) != 1:
+            err("lr_scheduler_kwargs", f"{sched} needs exactly one of min_lr / min_lr_rate",
+                "e.g. lr_scheduler_kwargs = { min_lr_rate = 0.1 }")
+    optim = v["optim"]
+    if optim.startswith(("galore_", "apollo_")) and not v["optim_target_modules"]:
+        err("optim", f"{optim} needs optim_target_modules", "e.g. optim_target_modules = [\"attn\", \"mlp\"]")
+    if optim.endswith("_layerwise") and v["gradient_accumulation_steps"] > 1:
+        err("gradient_accumulation_steps", f"layerwise optimizer {optim} forbids gradient accumulation",
+            "set gradient_accumulation_steps = 1")
+    missing = missing_packages(optim)
+    if missing:
+        pip = OPTIM_PACKAGES[optim][1]
+        err("optim", f"{optim} needs the package{'s' if ' ' in pip else ''} {pip}, "
+            f"which {'is' if len(missing) == 1 else 'are'} not installed", f"pip install {pip}")
+
+
+def _launch_rules(v: dict, err) -> None:
+    if v["launcher"] == "local":
+        if v["nnodes"] > 1:
+            err("nnodes", "several nodes need launcher = \"torchrun\"", "set launcher = \"torchrun\"")
+        if v["nproc_per_node"] != 1:
+            err("nproc_per_node", "several processes need launcher = \"torchrun\"", "set launcher = \"torchrun\"")
+    if v["node_rank"] >= v["nnodes"]:
+        err("node_rank", f"{v['node_rank']} must be below nnodes ({v['nnodes']})", "node ranks count from 0")
+    host, sep, port = v["rdzv_endpoint"].rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        err("rdzv_endpoint", f"{describe(v['rdzv_endpoint'])} is not HOST:PORT", "e.g. \"10.0.0.1:29500\"")
+    for key, value in v["env"].items():
+        if not isinstance(value, str):
+            err("env", f"{key} = {describe(value)}: environment values must be strings",
+                f"write {key} = \"{describe(value)}\"")
+
+
+def _task_rules(task, col) -> None:
+    o = task.options
+    if task.name in ("char_gpt", "token_gpt", "modular"):
+        heads, embd = o.get("n_head"), o.get("n_embd")
+        if isinstance(heads, int) and isinstance(embd, int) and heads and embd % heads:
+            col.add(("task", "options", "n_head"), f"n_embd ({embd}) is not divisible by n_head ({heads})",
+                    "pick n_head that divides n_embd")
+    if task.name == "modular" and o.get("operation") == "div":
+        p = o.get("modulus")
+        if isinstance(p, int) and p < 10**9 and any(p % d == 0 for d in range(2, int(p**0.5) + 1)):
+            col.add(("task", "options", "modulus"), f"division needs a prime modulus; {p} is not prime",
+                    "e.g. modulus = 97")
