@@ -127,6 +127,9 @@ def _apply_overrides(data: dict, overrides: tuple[str, ...] | list[str], col: _C
                 col.items.append(Problem(f"--set {text}", 0, key, "unknown setting",
                                          f"did you mean {near!r}?" if near else "see `tuitrain preset new`"))
                 continue
+        alias = schema.ALIASES.get(key)
+        if alias is not None and alias.group == group:
+            key = alias.key  # an override replaces the file's value under either name
         target = data
         for part in group.split("."):
             node = target.setdefault(part, {})
