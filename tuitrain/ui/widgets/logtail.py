@@ -1,0 +1,88 @@
+"""The tail of a run's `stdout.log`, shown literally.
+
+A thread worker reads what was appended (from a byte offset, restarting when the file is
+replaced or truncated) and posts the new lines; the widget appends them. Escape
+sequences, control characters and `[markup]` are made visible, never interpreted.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.message import Message
+from textual.widgets import RichLog
+
+MAX_LINES = 500
+_READ_LIMIT = 256 * 1024
+
+
+def visible(line: str) -> Text:
+    """`line` as plain text with every control character shown as an escape (`\\x1b`)."""
+    out = []
+    for ch in line:
+        code = ord(ch)
+        if ch == "\t":
+            out.append("    ")
+        elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return Text("".join(out), no_wrap=True)
+
+
+class LogTail(RichLog):
+    """Tails a log file on a worker thread; `poll()` checks for new lines."""
+
+    class NewLines(Message):
+        """Lines read from the log by the worker."""
+
+        def __init__(self, lines: list[str]) -> None:
+            super().__init__()
+            self.lines = lines
+
+    def __init__(self, path: Path, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(max_lines=MAX_LINES, wrap=False, markup=False, highlight=False, id=id, classes=classes)
+        self.path = Path(path)
+        self._offset = 0
+        self._inode: tuple | None = None
+        self._partial = b""
+
+    def poll(self) -> None:
+        """Read what was appended, off the UI thread."""
+        self._read()
+
+    @work(thread=True, exclusive=True, group="logtail")
+    def _read(self) -> None:
+        lines = self._read_new()
+        if lines:
+            self.post_message(self.NewLines(lines))
+
+    def _read_new(self) -> list[str]:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return []
+        inode = (stat.st_dev, stat.st_ino)
+        if inode != self._inode or stat.st_size < self._offset:
+            # first read or a replaced file: start near its end
+            self._inode = inode
+            self._offset = max(0, stat.st_size - _READ_LIMIT)
+            self._partial = b""
+        if stat.st_size == self._offset:
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(max(self._offset, stat.st_size - _READ_LIMIT))
+            data = fh.read(_READ_LIMIT)
+        self._offset = stat.st_size
+        chunks = (self._partial + data).split(b"\n")
+        self._partial = chunks.pop()[-_READ_LIMIT:]
+        # a progress bar rewrites its line with \r: keep the last state of each line
+        return [c.decode("utf-8", "replace").rstrip("\r").rsplit("\r", 1)[-1] for c in chunks[-MAX_LINES:]]
+
+    def on_log_tail_new_lines(self, message: NewLines) -> None:
+        message.stop()
+        for line in message.lines:
+            self.write(visible(line))
