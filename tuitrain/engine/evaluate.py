@@ -111,19 +111,19 @@ def generate_sample(model: torch.nn.Module, bundle, args, device: torch.device,
         return None
     was_training = model.training
     model.eval()
-    prompt = bundle.sample_prompt() if callable(bundle.sample_prompt) else bundle.sample_prompt
+    text = getattr(args, "sample_prompt", "") or ""
+    prompt = bundle.sample_prompt(text) if callable(bundle.sample_prompt) else bundle.sample_prompt
     if not torch.is_tensor(prompt):
         prompt = torch.tensor(prompt, dtype=torch.long)
     if prompt.dim() == 1:
         prompt = prompt.unsqueeze(0)
-    kwargs = {"max_new_tokens": int(getattr(args, "generation_max_length", None) or 200)}
+    new_tokens = getattr(args, "generation_max_length", None) or getattr(args, "sample_max_new_tokens", None) or 200
+    kwargs = {"max_new_tokens": int(new_tokens),
+              "temperature": float(getattr(args, "sample_temperature", None) or 1.0),
+              "top_k": getattr(args, "sample_top_k", None)}
     beams = getattr(args, "generation_num_beams", None)
     if beams:
         kwargs["num_beams"] = int(beams)
-    for name in ("temperature", "top_k"):
-        value = getattr(args, f"generation_{name}", None)
-        if value is not None:
-            kwargs[name] = value
     with autocast():
         out = generate(prompt.to(device), **kwargs)
     model.train(was_training)

@@ -8,6 +8,7 @@ code. The only host syncs are at logging steps, evaluations and checkpoints.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sys
 import time
@@ -204,7 +205,9 @@ class Trainer:
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             loader = build_train_loader(self.bundle, self.args, self.ctx, epoch, skip_batches=skip_batches)
-            return iter(loader)
+            it = iter(loader)
+            first = next(it, None)  # loaders start (and draw worker seeds) lazily, on the first batch
+        return itertools.chain([first], it) if first is not None else iter(())
 
     def _optimizer_step(self, window: list[dict]) -> None:
         """Forward/backward every micro-batch of the window, clip, step, schedule."""
@@ -261,6 +264,12 @@ class Trainer:
             position = epoch + 1 if getattr(args, "eval_strategy", "no") == "epoch" else step
             if position >= delay:
                 improved = self._evaluate()
+        sample_every = int(getattr(args, "sample_every", 0) or 0)
+        if sample_every and step % sample_every == 0:
+            self._sample()
+        empty_every = int(getattr(args, "torch_empty_cache_steps", None) or 0)
+        if empty_every and step % empty_every == 0 and self.device.type == "cuda":
+            torch.cuda.empty_cache()
         save_strategy = getattr(args, "save_strategy", "no") or "no"
         stop_early = self.best.should_stop
         stopping = self.stop.requested
@@ -320,15 +329,20 @@ class Trainer:
         metrics = evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
                            self.bundle.compute_metrics, "eval", self._sum_across)
         self._emit("eval", step=self.global_step, epoch=self._epoch_float(), **metrics)
-        if getattr(self.args, "predict_with_generate", False) and self.ctx.is_main:
-            text = generate_sample(self.raw_model, self.bundle, self.args, self.device, self.precision.eval_autocast)
-            if text is not None:
-                self._emit("sample", step=self.global_step, text=text)
+        if getattr(self.args, "predict_with_generate", False):
+            self._sample()
         if self.plateau:
             self.scheduler.step(self.best.value(metrics))
         if standalone:
             return False
         return self.best.update(metrics, self.global_step)
+
+    def _sample(self) -> None:
+        """Generate text from the task's prompt and emit it as a `sample` event (rank 0)."""
+        if self.ctx.is_main:
+            text = generate_sample(self.raw_model, self.bundle, self.args, self.device, self.precision.eval_autocast)
+            if text is not None:
+                self._emit("sample", step=self.global_step, text=text)
 
     def _predict(self) -> None:
         metrics = evaluate(self.model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
