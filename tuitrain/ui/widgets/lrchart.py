@@ -46,19 +46,18 @@ class LRChart(PlotWidget):
         fn = make_lambda(name, self.warmup_steps, self.total_steps, kwargs, base_lr)
         return steps, [base_lr * fn(k - 1) for k in steps]
 
-    def draw(self, plt, width: int, height: int) -> None:
+    def draw(self, fig, width: int, height: int) -> None:
         steps, lrs = self.curve(max(width * 2, 2))
         if not steps:
-            plt.title(self.message or "No schedule")
+            fig.title(self.message or "No schedule")
             return
         colors = self.colors
-        plt.plot(steps, lrs, color=colors.lr, marker="braille")
         peak_i = max(range(len(lrs)), key=lrs.__getitem__)
-        plt.scatter([steps[peak_i]], [lrs[peak_i]], color=colors.marker, marker="●")
+        title = f"LR {getattr(self.args, 'lr_scheduler_type', '')}: peak {lrs[peak_i]:.3g} @ step {steps[peak_i]}"
         if self.warmup_steps > 0:
-            plt.vline(self.warmup_steps, color=colors.marker)
-        title = f"LR {getattr(self.args, 'lr_scheduler_type', '')}: peak {lrs[peak_i]:.3g} @ {steps[peak_i]}"
-        if self.warmup_steps:
-            title += f", warmup ends {self.warmup_steps}"
-        plt.title(title)
-        plt.xlabel("step")
+            fig.line(self.warmup_steps, orientation="v", pixel=self.pixel(colors.marker))
+            title += f" | warmup ends {self.warmup_steps}"
+        self.line(fig, steps, lrs, colors.lr)
+        fig.draw(fig.signal([steps[peak_i]], [lrs[peak_i]],
+                            marker=__import__("plotext").marker("●", pixel=self.pixel(colors.marker))))
+        fig.title(title)

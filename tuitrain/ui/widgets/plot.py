@@ -1,10 +1,14 @@
-"""A plotext chart as a Textual widget.
+"""A plotext (6.x) chart as a Textual widget.
 
-Subclass `PlotWidget` and implement `draw(plt, width, height)`, calling plotext's
-functions on `plt` (already cleared and sized, themed canvas). Call `replot()` when
-the data changes: the text is rebuilt lazily on the next render, once per change and
-size, so several `replot()` calls between frames cost one build. Drawing happens on
-the UI thread (plotext keeps global state); keep series decimated to `width` points.
+Subclass `PlotWidget` and implement `draw(fig, width, height)`, calling plotext's
+figure API on `fig` (cleared, sized to the widget, colourless theme so the terminal's
+background shows through). `self.line(fig, xs, ys, color)` adds a braille line in a
+theme colour; `self.pixel(color)` converts a theme colour for plotext's `pixel=`
+arguments (`fig.line(x, orientation="v", pixel=self.pixel(c))` marks a step).
+Call `replot()` when the data changes: the text is rebuilt lazily on the next render,
+once per change, size and theme, so several `replot()` calls between frames cost one
+build. Drawing happens on the UI thread (plotext's figure is global); keep series
+decimated to about `width` points.
 """
 
 from __future__ import annotations
@@ -14,6 +18,12 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tuitrain.ui.themes import ChartColors, chart_colors
+
+_NAMED = {
+    "cyan": (0, 215, 215), "orange": (255, 175, 95), "magenta": (215, 95, 215), "red": (255, 95, 95),
+    "green": (135, 215, 135), "blue": (95, 135, 255), "gray": (128, 128, 128), "grey": (128, 128, 128),
+    "white": (228, 228, 228), "black": (0, 0, 0), "yellow": (255, 215, 95),
+}
 
 
 class PlotWidget(Widget):
@@ -31,6 +41,7 @@ class PlotWidget(Widget):
         self._version = 0
         self._cache_key: tuple | None = None
         self._cache: Text = Text()
+        self.builds = 0
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", lambda _theme: self.replot(), init=False)
@@ -40,38 +51,50 @@ class PlotWidget(Widget):
         """The chart colours of the current theme."""
         return chart_colors(self.app)
 
+    @staticmethod
+    def pixel(color: object) -> object:
+        """A theme colour (`(r, g, b)` or a common colour name) as a plotext pixel."""
+        rgb = color if isinstance(color, tuple) else _NAMED.get(str(color), (200, 200, 200))
+        return plotext.pixel(rgb)
+
+    def line(self, fig, xs, ys, color: object, label: str | None = None):
+        """Add a connected braille line of `(xs, ys)` in `color`; returns the signal."""
+        signal = fig.signal(list(xs), list(ys), marker=plotext.marker("braille", pixel=self.pixel(color)))
+        signal.lines()
+        if label:
+            signal.label(label)
+        fig.draw(signal)
+        return signal
+
     def replot(self) -> None:
         """Mark the chart stale and schedule a repaint."""
         self._version += 1
         self.refresh()
 
-    def draw(self, plt, width: int, height: int) -> None:  # pragma: no cover - abstract
-        """Draw the chart on `plt` (the plotext module); subclasses implement this."""
+    def draw(self, fig, width: int, height: int) -> None:  # pragma: no cover - abstract
+        """Draw the chart on `fig` (plotext's figure); subclasses implement this."""
         raise NotImplementedError
 
     def render(self) -> Text:
-        width, height = self.size.width, self.size.height
+        width, height = self.content_size.width, self.content_size.height
         key = (self._version, width, height, self.app.theme)
         if key == self._cache_key:
             return self._cache
-        if width < 10 or height < 4:
+        if width < 16 or height < 5:
             self._cache = Text("(too small for a chart)", style="dim")
         else:
-            self._cache = Text.from_ansi(self._build(width, height), no_wrap=True)
+            self._cache = Text.from_ansi(self._build(width, height), no_wrap=True, overflow="crop")
+            self.builds += 1
         self._cache_key = key
         return self._cache
 
     def _build(self, width: int, height: int) -> str:
-        plt = plotext
-        plt.clear_figure()
-        plt.plotsize(width, height)
-        plt.theme("clear")
-        plt.frame(False)
-        plt.ticks_color(self.colors.grid)
-        plt.axes_color("default")
-        plt.canvas_color("default")
+        fig = plotext.figure
+        fig.clear()
+        fig.theme("colorless")
+        fig.plot_size(width, height)
         try:
-            self.draw(plt, width, height)
-            return plt.build()
+            self.draw(fig, width, height)
+            return fig.build().string()
         finally:
-            plt.clear_figure()
+            fig.clear()
