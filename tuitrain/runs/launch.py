@@ -17,7 +17,7 @@ from tuitrain.runs.registry import RunInfo, find_run, record_launched, run_info
 from tuitrain.runs.rundir import (
     PRESET_TOML, STDOUT_LOG, atomic_write_text, create_run_dir, read_run_json, update_run_json,
 )
-from tuitrain.runs.state import is_alive
+from tuitrain.runs.state import is_alive, process_start_time
 from tuitrain.runs.torchrun import other_node_commands, torchrun_argv
 
 __all__ = ["launch", "resume", "stop", "kill", "delete", "start_supervised", "engine_argv",
@@ -77,7 +77,8 @@ def start_supervised(run_dir: Path, argv: list[str], env: dict[str, str] | None 
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=full_env, close_fds=True,
         )
-    update_run_json(run_dir, argv=argv, supervisor_pid=proc.pid)
+    update_run_json(run_dir, argv=argv, supervisor_pid=proc.pid,
+                    supervisor_started=process_start_time(proc.pid))
     record_launched(run_dir)
     return proc.pid
 

@@ -38,7 +38,8 @@ def torchrun_options(launch: Any, run_dir: Path, node_rank: int | None = None) -
     opts = [f"--nproc-per-node={nproc}", f"--nnodes={nnodes}", f"--node-rank={rank}",
             f"--max-restarts={restarts}", "--tee=3",
             f"--log-dir={Path(run_dir) / 'torchrun-logs'}"]
-    if nnodes == 1 and not endpoint:
+    if nnodes == 1:
+        # One node: a private rendezvous on a free port, so concurrent runs never collide.
         opts.append("--standalone")
     else:
         opts += [f"--rdzv-backend={backend}", f"--rdzv-endpoint={endpoint}", f"--rdzv-id={rdzv_id}"]
