@@ -140,3 +140,39 @@ def test_decimated_curve_and_speed() -> None:
     full = lr_curve(args, 100_000, 1000)
     assert len(full) == 100_000
     assert time.perf_counter() - start < 0.5  # generous: the test machine is shared
+
+
+def run_schedule_command(argv: list[str]) -> int:
+    import argparse
+
+    from tuitrain.commands import schedule
+
+    parser = argparse.ArgumentParser()
+    schedule.register(parser.add_subparsers())
+    ns = parser.parse_args(["schedule", *argv])
+    return ns.func(ns)
+
+
+def test_schedule_command_draws_and_summarises(tmp_path, capsys) -> None:
+    pytest.importorskip("plotext")
+    preset = tmp_path / "p.toml"
+    preset.write_text(
+        '[task]\nname = "regression"\n\n[core]\nmax_steps = 1000\n\n'
+        '[optimizer]\nlearning_rate = 0.002\nlr_scheduler_type = "cosine"\nwarmup_steps = 100\n'
+    )
+    assert run_schedule_command([str(preset), "--width", "60", "--height", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out  # not a TTY: plain text
+    assert "peak 0.002" in out and "warmup end (100)" in out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("cosine: warmup 100 steps, total 1000 steps, peak LR 0.002")
+    # final LR: update 1000 runs at λ(999) = 0.5 (1 + cos(π · 899/900))
+    assert f"final LR {0.002 * 0.5 * (1 + math.cos(math.pi * 899 / 900)):.3g}" in summary
+
+
+def test_schedule_command_needs_steps_for_plugin_task(tmp_path) -> None:
+    preset = tmp_path / "p.toml"
+    preset.write_text('[task]\nname = "mypkg.tasks:build"\n')
+    with pytest.raises(TuitrainError, match="pass --steps"):
+        run_schedule_command([str(preset)])
+    assert run_schedule_command([str(preset), "--steps", "50", "--width", "40", "--height", "8"]) == 0
