@@ -107,7 +107,7 @@ FIELDS = [
            "Deterministic algorithms everywhere (torch.use_deterministic_algorithms). Bit-for-bit "
            "reruns, slower."),
     _repro("disable_tqdm", BOOL, False, "No progress bar in the engine's stdout; one line per log step instead."),
-    _repro("report_to", STR_LIST, ["none"], "Experiment trackers: tensorboard, wandb, mlflow, …",
+    _repro("report_to", STR_LIST, ["none"], "Experiment trackers (tensorboard, wandb, mlflow, …). Add one to log to a dashboard.",
            honoured=False,
            honoured_note="only \"none\": tuitrain records metrics itself; others are refused at launch "
            "unless the package is installed"),

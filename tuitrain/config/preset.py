@@ -136,6 +136,9 @@ def _apply_overrides(data: dict, overrides: tuple[str, ...] | list[str], col: _C
             if not isinstance(node, dict):
                 node = target[part] = {}
             target = node
+        known = schema.FIELDS.get(f"{group}.{key}")
+        for other in known.aliases if known else ():
+            target.pop(other, None)
         target[key] = value
         col.override_lines[tuple(group.split(".")) + (key,)] = f"--set {text}"
 
