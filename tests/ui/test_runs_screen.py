@@ -1,0 +1,178 @@
+"""Runs screen: listing, marks, confirmations, notices, help and snapshots, by Pilot."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import T0, write_run
+from snapshot import assert_snapshot
+
+from tuitrain.ui.app import TuitrainApp
+from tuitrain.ui.screens.confirm import ConfirmScreen
+from tuitrain.ui.screens.help import HelpScreen
+from tuitrain.ui.screens.runs import RunsScreen, format_duration, progress_bar
+
+pytestmark = pytest.mark.anyio
+
+
+async def loaded(pilot) -> RunsScreen:
+    screen = pilot.app.screen
+    for _ in range(50):
+        await pilot.pause(0.05)
+        if isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.loaded:
+            return pilot.app.screen
+    raise AssertionError(f"runs never loaded on {screen}")
+
+
+def cells(screen: RunsScreen, row: int) -> list[str]:
+    from textual.widgets import DataTable
+
+    return [c.plain for c in screen.query_one(DataTable).get_row_at(row)]
+
+
+async def test_lists_runs_with_names_shown_literally(runs_root):
+    write_run(runs_root, "[bold red]evil[/] run", step=50, max_steps=100, loss=2.5)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await loaded(pilot)
+        row = cells(screen, 0)
+        assert row[1] == "[bold red]evil[/] run"
+        assert row[2] == "finished"
+        assert row[3] == "quickstart"
+        assert "50%" in row[4]
+        assert row[5] == "50/100"
+        assert row[6] == "2.5"
+        assert row[8] == "1m40s"
+
+
+async def test_empty_root_says_how_to_start(runs_root):
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(pilot)
+        empty = screen.query_one("#runs-empty")
+        assert empty.display and "Press n" in str(empty.render())
+
+
+async def test_mark_and_compare_needs_two(runs_root):
+    write_run(runs_root, "a", started=T0)
+    write_run(runs_root, "b", started=T0 + 1)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await loaded(pilot)
+        await pilot.press("space")
+        assert len(screen.marked) == 1
+        await pilot.press("c")
+        assert any("at least two" in n.message for n in app._notifications)
+        await pilot.press("up", "space")
+        assert screen.marked == set()
+
+
+async def test_delete_asks_then_removes_a_finished_run(runs_root):
+    run_dir = write_run(runs_root, "old")
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert run_dir.exists()
+        await pilot.press("d")
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert not run_dir.exists()
+
+
+async def test_stop_and_kill_refuse_a_finished_run_without_asking(runs_root):
+    write_run(runs_root, "done")
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("s")
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("K")
+        assert isinstance(app.screen, RunsScreen)
+        assert sum("nothing to" in n.message for n in app._notifications) == 2
+
+
+async def test_resume_without_checkpoint_reports_the_reason(runs_root):
+    write_run(runs_root, "nockpt", state="stopped")
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert any("no checkpoint" in n.message for n in app._notifications)
+
+
+async def test_finish_and_failure_are_announced_with_a_bell(runs_root):
+    app = TuitrainApp(runs_root=runs_root)
+    bells = []
+    app.bell = lambda: bells.append(1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await loaded(pilot)
+
+        def info(state, error=None):
+            return SimpleNamespace(run_dir=runs_root / "x", name="x", state=state, error=error)
+
+        screen._announce_transitions([info("running")])
+        screen._announce_transitions([info("failed", "CUDA out of memory")])
+        await pilot.pause()
+        assert bells == [1]
+        assert any("Run x failed: CUDA out of memory" == n.message for n in app._notifications)
+
+
+async def test_help_lists_the_keys_and_q_quits_without_touching_runs(runs_root):
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        actions = [text for _, text in app.screen.rows()]
+        assert any("Stop the run" in a for a in actions) and any("Compare" in a for a in actions)
+        await pilot.press("escape")
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+async def test_new_run_dialog_opens_on_n(runs_root):
+    from tuitrain.ui.screens.newrun import NewRunScreen
+
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("n")
+        assert isinstance(app.screen, NewRunScreen)
+
+
+def test_formatting_helpers():
+    assert format_duration(None) == "-"
+    assert format_duration(42) == "42s"
+    assert format_duration(185) == "3m05s"
+    assert format_duration(3720) == "1h02m"
+    assert progress_bar(5, 10, width=10).plain == "█████░░░░░  50%"
+    assert progress_bar(0, None).plain == "-"
+
+
+async def test_snapshot_80x24(snapshot_root):
+    write_run(snapshot_root, "quick-1", step=100, max_steps=100)
+    write_run(snapshot_root, "grok-2", state="failed", step=40, max_steps=200, preset="grokking", started=T0 + 5)
+    app = TuitrainApp(runs_root=snapshot_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.pause(0.1)
+        assert_snapshot(app, "runs_80x24")
+
+
+async def test_snapshot_160x48(snapshot_root):
+    write_run(snapshot_root, "quick-1", step=100, max_steps=100)
+    write_run(snapshot_root, "grok-2", state="stopped", step=40, max_steps=200, preset="grokking", started=T0 + 5)
+    app = TuitrainApp(runs_root=snapshot_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await pilot.pause(0.1)
+        assert_snapshot(app, "runs_160x48")
