@@ -156,3 +156,19 @@ def test_python_snippet_switches_to_seq2seq() -> None:
 def test_python_snippet_keeps_portable_optimizer() -> None:
     # HF's own default is adamw_torch_fused; the preset's adamw_torch must be spelled out.
     assert "optim='adamw_torch'" in hf.export_python(make_preset({}))
+
+
+def test_round_trip_through_the_preset_loader(tmp_path) -> None:
+    """The imported TOML validates with the real loader and re-exports the same JSON."""
+    preset_mod = pytest.importorskip("tuitrain.config.preset")
+    from tuitrain.config.schema import field
+
+    tables: dict = {}
+    for key, value in CHANGES.items():
+        tables.setdefault(field(key).group, {})[key] = value
+    first = hf.export_hf_dict(preset_mod.load_preset_text(hf.tables_to_toml(tables), "exp1.toml"))
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps(first))
+    second = hf.export_hf_dict(preset_mod.load_preset_text(hf.import_hf_json(path), "exp1.toml"))
+    assert second == first
+    parse_hf(tmp_path, second)
