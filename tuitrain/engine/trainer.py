@@ -145,13 +145,15 @@ class Trainer:
                        max_steps=self.plan.total_steps, resumed_from=self.resume_from,
                        step=self.global_step, config=self.preset.values())
             self._emit("status", state="running", error=None)
-            phases = [p for p in ("do_train", "do_eval", "do_predict") if getattr(args, p, False)]
-            do_train = "do_train" in phases or not phases
+            do_eval, do_predict = bool(getattr(args, "do_eval", False)), bool(getattr(args, "do_predict", False))
+            periodic_eval = (getattr(args, "eval_strategy", "no") or "no") != "no"
+            # HF: do_eval is implied by an eval strategy; with no phase asked for, train.
+            do_train = bool(getattr(args, "do_train", False)) or not (do_predict or (do_eval and not periodic_eval))
             if do_train and self._train_loop() == "stopped":
                 state = "stopped"
-            elif "do_eval" in phases and (not do_train or getattr(args, "eval_strategy", "no") == "no"):
+            elif do_eval and (not do_train or not periodic_eval):
                 self._evaluate(standalone=not do_train)
-            if state == "finished" and "do_predict" in phases:
+            if state == "finished" and do_predict:
                 self._predict()
             self._emit("status", state=state, error=None)
             return 0
