@@ -61,8 +61,10 @@ def test_matches_transformers(name: str, kwargs: dict) -> None:
     args = SimpleNamespace(learning_rate=BASE_LR, lr_scheduler_type=name, lr_scheduler_kwargs=kwargs)
     ours = lr_curve(args, TOTAL, WARMUP)
     assert len(ours) == TOTAL
+    fn = make_lambda(name, WARMUP, TOTAL, kwargs, BASE_LR)  # what the engine's LambdaLR calls
     for k, (a, b) in enumerate(zip(ours, expected), start=1):
         assert a == pytest.approx(b, rel=1e-12, abs=1e-18), f"update {k}"
+        assert BASE_LR * fn(k - 1) == pytest.approx(b, rel=1e-12, abs=1e-18), f"update {k}"
 
 
 def test_plateau_preview_is_flat() -> None:

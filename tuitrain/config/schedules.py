@@ -273,7 +273,36 @@ def lr_curve(
     name = getattr(args, "lr_scheduler_type", "linear") or "linear"
     kwargs = getattr(args, "lr_scheduler_kwargs", None) or {}
     fn = make_lambda(name, warmup_steps, total_steps, kwargs, base_lr)
+    if points is None or points >= total_steps:
+        fast = _full_curve(name, _resolve_kwargs(name, kwargs), int(warmup_steps), int(total_steps), base_lr)
+        if fast is not None:
+            return fast
     return [base_lr * fn(k - 1) for k in curve_steps(total_steps, points)]
+
+
+def _full_curve(name: str, kw: dict[str, Any], w: int, t: int, base_lr: float) -> list[float] | None:
+    """Every update's LR without a call per step, for the common schedules (same arithmetic
+    as `make_lambda`, so the values are identical); None for the others."""
+    if t <= 0:
+        return []
+    if name == "constant" or name in METRIC_DRIVEN:
+        return [base_lr * 1.0] * t
+    wmax = float(max(1, w))
+    head = [base_lr * (float(s) / wmax) for s in range(min(w, t))]
+    tail = range(w, t)
+    if name == "constant_with_warmup":
+        return head + [base_lr * 1.0] * len(tail)
+    span = float(max(1, t - w))
+    if name == "linear":
+        return head + [base_lr * max(0.0, float(t - s) / span) for s in tail]
+    if name in ("cosine", "cosine_with_min_lr"):
+        k = math.pi * float(kw["num_cycles"]) * 2.0
+        rate = _min_lr_rate(name, kw, base_lr) if name == "cosine_with_min_lr" else 0.0
+        cos, keep = math.cos, 1 - rate
+        return head + [
+            base_lr * max(0.0, 0.5 * (1.0 + cos(k * (float(s - w) / span))) * keep + rate) for s in tail
+        ]
+    return None
 
 
 def curve_steps(total_steps: int, points: int | None = None) -> list[int]:

@@ -109,12 +109,12 @@ def plan_steps(args: Any, num_train_examples: int, world_size: int = 1) -> StepP
         raise TuitrainError(f"the training set size must be >= 0, got {num_train_examples}")
 
     batches = batches_per_process(num_train_examples, per_device, world_size, drop_last)
-    if batches == 0 and max_steps <= 0:
+    if batches == 0:
         raise TuitrainError(
             f"{num_train_examples} training examples give no full batch of "
-            f"{per_device} × {world_size} processes (lower the batch size or set max_steps)"
+            f"{per_device} × {world_size} processes (lower the batch size or turn off dataloader_drop_last)"
         )
-    updates = max(math.ceil(batches / accumulation), 1) if batches else max(max_steps, 1)
+    updates = max(math.ceil(batches / accumulation), 1)
     if max_steps > 0:
         total = max_steps
         num_epochs = math.ceil(total / updates)
