@@ -1,0 +1,74 @@
+"""The training loop: accumulation, label smoothing, phases, cadence and profiling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trainer_fixtures import char_gpt_preset, events, losses_by_step, regression_preset, run
+from tuitrain.engine.losses import count_items, summed_loss
+
+
+def test_accumulation_matches_one_big_batch(tmp_path):
+    assert run(regression_preset(per_device_train_batch_size=16, max_steps=4), tmp_path / "big") == 0
+    assert run(regression_preset(per_device_train_batch_size=8, gradient_accumulation_steps=2, max_steps=4),
+               tmp_path / "accum") == 0
+    big, accum = losses_by_step(tmp_path / "big"), losses_by_step(tmp_path / "accum")
+    assert big.keys() == accum.keys()
+    for step in big:
+        assert accum[step] == pytest.approx(big[step], rel=1e-5, abs=1e-6)
+
+
+def test_window_loss_is_normalised_by_label_items_not_micro_batches():
+    # Two micro-batches with 3 and 1 real labels: the window's mean is over 4 items.
+    labels = [torch.tensor([[1, 2, 3, -100]]), torch.tensor([[0, -100, -100, -100]])]
+    logits = [torch.randn(1, 4, 5) for _ in labels]
+    items = [count_items({"labels": lab}, "labels") for lab in labels]
+    assert items == [3, 1]
+    window = sum(summed_loss({"logits": lg}, lab, n) for lg, lab, n in zip(logits, labels, items)) / sum(items)
+    big = torch.nn.functional.cross_entropy(torch.cat(logits).reshape(-1, 5), torch.cat(labels).reshape(-1))
+    assert window.item() == pytest.approx(big.item(), rel=1e-6)
+
+
+def test_label_smoothing_changes_the_loss(tmp_path):
+    assert run(char_gpt_preset(max_steps=1), tmp_path / "plain") == 0
+    assert run(char_gpt_preset(max_steps=1, label_smoothing_factor=0.5), tmp_path / "smooth") == 0
+    plain, smooth = losses_by_step(tmp_path / "plain")[1], losses_by_step(tmp_path / "smooth")[1]
+    assert smooth != pytest.approx(plain, rel=1e-4)
+
+
+def test_epoch_strategies_and_ratio_steps(tmp_path):
+    # logging ratio 0.25 of 12 steps = every 3; eval and save at each epoch's end
+    preset = regression_preset(max_steps=12, logging_steps=0.25, eval_strategy="epoch",
+                               save_strategy="epoch")
+    assert run(preset, tmp_path) == 0
+    assert [e["step"] for e in events(tmp_path, "train")] == [3, 6, 9, 12]
+    evals = events(tmp_path, "eval")
+    per_epoch = evals[0]["step"]
+    assert [e["epoch"] for e in evals] == [1.0, 2.0] and evals[1]["step"] == 2 * per_epoch
+    assert [e["step"] for e in events(tmp_path, "checkpoint")] == [per_epoch, 2 * per_epoch, 12]
+
+
+def test_eval_delay_and_do_predict(tmp_path):
+    preset = regression_preset(max_steps=8, eval_strategy="steps", eval_steps=2, eval_delay=5, do_train=True,
+                               do_predict=True)
+    assert run(preset, tmp_path) == 0
+    assert [e["step"] for e in events(tmp_path, "eval")] == [6, 8]
+    assert "test_loss" in events(tmp_path, "predict")[0]
+
+
+def test_eval_only_phase_does_not_train(tmp_path):
+    assert run(regression_preset(do_eval=True), tmp_path) == 0
+    assert events(tmp_path, "train") == [] and len(events(tmp_path, "eval")) == 1
+
+
+def test_profile_writes_a_trace_into_the_run_dir(tmp_path):
+    assert run(regression_preset(max_steps=6, profile=True), tmp_path) == 0
+    assert list((tmp_path / "profile").glob("trace-*.json"))
+
+
+def test_gradient_checkpointing_and_sample_events(tmp_path):
+    preset = char_gpt_preset(max_steps=2, gradient_checkpointing=True, sample_every=2, sample_max_new_tokens=8)
+    assert run(preset, tmp_path) == 0
+    samples = events(tmp_path, "sample")
+    assert len(samples) == 1 and samples[0]["step"] == 2 and isinstance(samples[0]["text"], str)
