@@ -1,0 +1,32 @@
+"""Evaluation-driven features: best model, rotation keeping the best, early stopping, plateau."""
+
+from __future__ import annotations
+
+from trainer_fixtures import events, regression_preset, run
+
+
+def test_rotation_never_deletes_the_best_and_early_stopping_stops(tmp_path):
+    # greater_is_better on a loss: the first eval stays best, so patience 2 stops after 3 evals
+    preset = regression_preset(max_steps=40, eval_strategy="steps", eval_steps=2, save_strategy="steps",
+                               save_steps=2, save_total_limit=1, metric_for_best_model="loss",
+                               greater_is_better=True, early_stopping_patience=2,
+                               load_best_model_at_end=True)
+    assert run(preset, tmp_path) == 0
+    assert [e["step"] for e in events(tmp_path, "eval")] == [2, 4, 6]
+    assert [e["is_best"] for e in events(tmp_path, "checkpoint")] == [True, False, False]
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-6"]
+    assert events(tmp_path, "status")[-1]["state"] == "finished"
+
+
+def test_prediction_loss_only_skips_compute_metrics(tmp_path):
+    assert run(regression_preset(do_eval=True, prediction_loss_only=True), tmp_path) == 0
+    assert set(events(tmp_path, "eval")[0]) == {"kind", "t", "step", "epoch", "eval_loss"}
+
+
+def test_reduce_lr_on_plateau_steps_after_each_eval(tmp_path):
+    preset = regression_preset(max_steps=8, lr_scheduler_type="reduce_lr_on_plateau",
+                               lr_scheduler_kwargs={"patience": 0, "factor": 0.5}, eval_strategy="steps",
+                               eval_steps=2, metric_for_best_model="loss", greater_is_better=True)
+    assert run(preset, tmp_path) == 0
+    lrs = [e["learning_rate"] for e in events(tmp_path, "train")]
+    assert lrs[0] == 0.01 and lrs[-1] < lrs[0]
