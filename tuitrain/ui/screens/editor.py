@@ -154,6 +154,7 @@ class EditorScreen(Screen):
         groups = self.query_one("#editor-groups", OptionList)
         groups.highlighted = groups.get_option_index(self.group)
         await self.show_group(self.group)
+        groups.focus()
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
@@ -184,8 +185,16 @@ class EditorScreen(Screen):
         self._show_problems()
 
     async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id and event.option.id != self.group:
+        stale = event.option_index != event.option_list.highlighted
+        if not stale and event.option.id and event.option.id != self.group:
             await self.show_group(event.option.id)
+
+    async def select_group(self, group: str) -> None:
+        """Highlight `group` in the list and show its form."""
+        groups = self.query_one("#editor-groups", OptionList)
+        groups.highlighted = groups.get_option_index(group)
+        if self.group != group:
+            await self.show_group(group)
 
     async def on_field_row_changed(self, event: FieldRow.Changed) -> None:
         field = event.field

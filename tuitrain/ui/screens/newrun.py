@@ -78,7 +78,7 @@ class NewRunScreen(ModalScreen[object]):
                     yield Button("Launch", id="launch", variant="primary")
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "newrun-shipped" and event.value is not Select.BLANK:
+        if event.select.id == "newrun-shipped" and event.value is not Select.NULL:
             self.query_one("#newrun-path", Input).value = str(event.value)
         elif event.select.id == "newrun-launcher":
             self.query_one("#newrun-nproc", Input).disabled = event.value != "torchrun"

@@ -135,9 +135,12 @@ class FieldRow(Vertical):
         if field.type == "bool" and not field.nullable:
             return Switch(value=bool(self.value), id=wid)
         if field.choices:
-            options = [(str(c), c) for c in field.choices]
-            value = self.value if self.value in field.choices else Select.BLANK
-            return Select(options, value=value, allow_blank=field.nullable or value is Select.BLANK, id=wid)
+            # Select values are the choices' text (choices may mix bools, numbers and strings).
+            self._choices = {format_value(c): c for c in field.choices}
+            options = [(text, text) for text in self._choices]
+            current = format_value(self.value)
+            value = current if self.value is not None and current in self._choices else Select.NULL
+            return Select(options, value=value, allow_blank=field.nullable or value is Select.NULL, id=wid)
         return Input(value=format_value(self.value), placeholder=format_value(field.default), id=wid)
 
     def set_error(self, message: str | None) -> None:
@@ -160,18 +163,22 @@ class FieldRow(Vertical):
             self.set_error(str(exc))
             return
         self.set_error(None)
+        if value == self.value and (value is None) == (self.value is None):
+            return  # the initial fill, or an edit back to the same value: nothing to write
         self.value = value
         self.post_message(self.Changed(self, self.field, value))
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         event.stop()
+        if event.value == self.value:
+            return
         self.value = event.value
         self.post_message(self.Changed(self, self.field, event.value))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        value = None if event.value is Select.BLANK else event.value
-        if value == self.value:
+        value = None if event.value is Select.NULL else self._choices.get(event.value, event.value)
+        if value == self.value and type(value) is type(self.value):
             return
         self.value = value
         self.post_message(self.Changed(self, self.field, value))
