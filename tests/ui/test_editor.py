@@ -1,0 +1,69 @@
+"""Preset editor: live validation at the field, derived values, LR chart, save keeps comments."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tuitrain.paths import presets_dir
+from tuitrain.ui.app import TuitrainApp
+from tuitrain.ui.screens.editor import EditorScreen
+from tuitrain.ui.widgets.form import GroupForm
+from tuitrain.ui.widgets.lrchart import LRChart
+
+pytestmark = pytest.mark.anyio
+
+
+async def open_editor(pilot, path) -> EditorScreen:
+    pilot.app.push_screen(EditorScreen(path))
+    await pilot.pause(0.4)
+    assert isinstance(pilot.app.screen, EditorScreen)
+    return pilot.app.screen
+
+
+async def test_edit_validates_at_field_updates_chart_and_saves_with_comments(tmp_path, runs_root):
+    path = tmp_path / "mine.toml"
+    shutil.copy(presets_dir() / "quickstart.toml", path)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_editor(pilot, path)
+        assert screen.preset is not None
+        assert screen.derived["total steps"] == 500 and screen.derived["warmup steps"] == 20
+        await screen.select_group("optimizer")
+        await pilot.pause(0.2)
+        rows = screen.query_one(GroupForm).rows()
+        assert not screen.dirty
+        lr = rows["optimizer.learning_rate"].query_one("Input")
+        lr.value = "abc"
+        await pilot.pause(0.1)
+        assert "not a number" in rows["optimizer.learning_rate"].error
+        lr.value = "0.001"
+        await pilot.pause(0.5)
+        assert rows["optimizer.learning_rate"].error is None
+        assert screen.preset.args.learning_rate == 0.001
+        rows["optimizer.lr_scheduler_type"].query_one("Select").value = "constant"
+        await pilot.pause(0.5)
+        chart = screen.query_one(LRChart)
+        assert chart.args.lr_scheduler_type == "constant"
+        assert "constant" in chart.render().plain
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+    text = path.read_text()
+    assert "learning_rate = 0.001" in text and 'lr_scheduler_type = "constant"' in text
+    assert "# small models like a large rate" in text
+
+
+async def test_every_group_shows_a_form_at_80x24(tmp_path, runs_root):
+    from tuitrain.config import schema
+
+    path = tmp_path / "mine.toml"
+    shutil.copy(presets_dir() / "quickstart.toml", path)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_editor(pilot, path)
+        for group in schema.GROUPS:
+            await screen.select_group(group.key)
+            await pilot.pause(0.05)
+            assert screen.query_one(GroupForm).rows()
+        assert not screen.dirty
