@@ -19,7 +19,7 @@ def write_run(root: Path, name: str, steps: int = 200, *, lr: float = 3e-4, stat
     run.mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({
         "id": name, "name": name, "state": state, "pid": None, "launcher": "local",
-        "created": "2026-01-01T00:00:00", "started": "2026-01-01T00:00:00"}))
+        "created": 1000.0, "started": 1000.0}))
     (run / "preset.toml").write_text(
         f'name = "{name}"\n[task]\nname = "quickstart"\n[args]\nlearning_rate = {lr}\n'
         f"max_steps = {steps}\nper_device_train_batch_size = 8\n{preset_extra}")
