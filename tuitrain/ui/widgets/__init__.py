@@ -1,0 +1,1 @@
+"""Textual widgets of the tuitrain UI (charts, tables, log tail, forms)."""
