@@ -67,3 +67,16 @@ async def test_every_group_shows_a_form_at_80x24(tmp_path, runs_root):
             await pilot.pause(0.05)
             assert screen.query_one(GroupForm).rows()
         assert not screen.dirty
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+async def test_snapshot(snapshot_root, size):
+    from snapshot import assert_snapshot
+
+    path = snapshot_root / "quickstart.toml"
+    shutil.copy(presets_dir() / "quickstart.toml", path)
+    app = TuitrainApp(runs_root=snapshot_root)
+    async with app.run_test(size=size) as pilot:
+        await open_editor(pilot, path)
+        await pilot.pause(0.3)
+        assert_snapshot(app, f"editor_{size[0]}x{size[1]}")
