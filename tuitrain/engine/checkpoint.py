@@ -186,6 +186,9 @@ def _load_dir(path, model, optimizer, scheduler, scaler, restore_rng) -> dict[st
         if "optimizer.safetensors" not in files:
             raise StateFormatError("it holds no optimizer state (saved with save_only_model)")
         otensors, _ = read_tensors(path / "optimizer.safetensors", files["optimizer.safetensors"])
+        # The optimizer keeps these tensors (load_state_dict does not copy same-dtype ones):
+        # own them instead of viewing the read-only file buffer.
+        otensors = {k: v.clone() for k, v in otensors.items()}
         ometa = read_json(path / "optimizer.json", files.get("optimizer.json"))
         if not isinstance(ometa, dict) or "param_groups" not in ometa:
             raise StateFormatError("optimizer.json lacks param_groups")

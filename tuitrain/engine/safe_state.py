@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 ALIASES_KEY = "tuitrain.aliases"
@@ -70,16 +70,57 @@ def read_verified(path: Path, expect: dict[str, int] | None) -> bytes:
     return data
 
 
+_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+    **{k: getattr(torch, v) for k, v in (("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2"),
+                                          ("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64"))
+       if hasattr(torch, v)},
+}
+
+
 def read_tensors(path: Path, expect: dict[str, int] | None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Parse a verified safetensors file into (tensors, metadata)."""
+    """Parse a verified safetensors file into (tensors, metadata), checking every header entry.
+
+    The tensors are read-only views into the bytes read from disk (no second copy): copy
+    them into live tensors, never write to them.
+    """
     data = read_verified(path, expect)
+    bad = f"{path.name} is not a valid safetensors file"
+    if len(data) < 8:
+        raise StateFormatError(f"{bad} (only {len(data)} bytes)")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len > len(data) - 8:
+        raise StateFormatError(f"{bad} (header runs past the end: truncated?)")
     try:
-        tensors = st_load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + header_len])
-    except Exception as exc:  # safetensors raises its own error types for bad headers
-        raise StateFormatError(f"{path.name} is not a valid safetensors file ({exc})") from None
-    return tensors, dict(header.get("__metadata__") or {})
+        header = json.loads(bytes(data[8 : 8 + header_len]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StateFormatError(f"{bad} (header: {exc})") from None
+    if not isinstance(header, dict):
+        raise StateFormatError(f"{bad} (header is not an object)")
+    meta = header.pop("__metadata__", None) or {}
+    body = memoryview(data)[8 + header_len :]
+    tensors: dict[str, torch.Tensor] = {}
+    for name, info in header.items():
+        try:
+            dtype = _DTYPES[info["dtype"]]
+            shape = [int(d) for d in info["shape"]]
+            begin, end = (int(x) for x in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise StateFormatError(f"{bad} (entry {name!r} is malformed)") from None
+        numel = math.prod(shape)
+        if min(shape, default=0) < 0 or not 0 <= begin <= end <= len(body) or end - begin != numel * dtype.itemsize:
+            raise StateFormatError(f"{bad} (tensor {name!r} does not fit the file: truncated?)")
+        if numel == 0:
+            tensors[name] = torch.empty(shape, dtype=dtype)
+        else:
+            with warnings.catch_warnings():  # read-only buffer: the views are only copied from
+                warnings.simplefilter("ignore", UserWarning)
+                tensors[name] = torch.frombuffer(body, dtype=dtype, count=numel, offset=begin).view(shape)
+    if not isinstance(meta, dict):
+        raise StateFormatError(f"{bad} (metadata is not an object)")
+    return tensors, {str(k): str(v) for k, v in meta.items()}
 
 
 def read_json(path: Path, expect: dict[str, int] | None = None) -> Any:
