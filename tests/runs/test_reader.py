@@ -95,3 +95,12 @@ def test_decimation_keeps_min_and_max_and_matches_a_fresh_series():
     small = Series()
     small.append(1, 2.0)
     assert small.decimate(10) == ([1.0], [2.0])
+
+
+def test_a_line_holding_two_objects_is_corrupt_not_two_events(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(line(kind="train", step=1, loss=1.0) + b'{"kind":"x"},{"kind":"y"}\n'
+                     + b"   \n" + line(kind="train", step=2, loss=1.0))
+    reader = MetricsReader(path)
+    assert [e["step"] for e in reader.poll()] == [1, 2]
+    assert reader.skipped == 2

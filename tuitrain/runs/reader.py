@@ -65,19 +65,28 @@ class MetricsReader:
         if len(self._pending) > MAX_LINE_BYTES:
             self._pending = b""
             self.skipped += 1
+        lines = [line for line in data[:cut].decode("utf-8", errors="replace").split("\n") if line]
+        # Fast path: the whole chunk as one JSON array. It is trusted only when it yields
+        # exactly one object per line; otherwise each line is decoded on its own.
+        try:
+            batch = self._decode("[" + ",".join(lines) + "]")
+        except ValueError:
+            batch = None
+        if batch is not None and len(batch) == len(lines) and all(type(e) is dict for e in batch):
+            return batch
+        return self._decode_lines(lines)
+
+    def _decode_lines(self, lines: list[str]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
-        append = events.append
         decode = self._decode
-        for line in data[:cut].decode("utf-8", errors="replace").split("\n"):
-            if not line:
-                continue
+        for line in lines:
             try:
                 event = decode(line)
             except ValueError:
                 self.skipped += 1
                 continue
             if type(event) is dict:
-                append(event)
+                events.append(event)
             else:
                 self.skipped += 1
         return events
