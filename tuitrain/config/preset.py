@@ -224,6 +224,9 @@ def _unknown_key(group: str, key: str, col: _Collector) -> None:
         where = f"[{other.group}]" if other.group != "task" else "[task]"
         col.add(path, f"belongs in {where}, not [{group}]", f"move it to {where}")
         return
+    if any(key in info.options for info in BUILTIN_TASKS.values()):
+        col.add(path, f"is a task option, not a key of [{group}]", "move it under [task.options]")
+        return
     near = closest(key, [f.key for f in schema.group_fields(group)]) or closest(key, schema.all_keys())
     if near:
         g = schema.field(near).group
