@@ -178,7 +178,35 @@ def load_preset(path, overrides=()) -> Preset:
     except UnicodeDecodeError as exc:
         raise PresetErrors([Problem(str(path), 0, "", f"not UTF-8 text (byte {exc.start})",
                                     "save the file as UTF-8")]) from None
-    return load_preset_text(text, str(path), overrides)
+    preset = load_preset_text(text, str(path), overrides)
+    preset.task = _anchor_relative_paths(preset.task, p.resolve().parent)
+    return preset
+
+
+# Task settings that name files; a relative one is tried from the working directory,
+# then beside the preset, and frozen as an absolute path so a run's copy of the preset
+# (in its own directory, started from anywhere) still finds it.
+_PATH_OPTIONS = ("text", "data_dir")
+
+
+def _anchor_relative_paths(task: TaskSpec, preset_dir: Path) -> TaskSpec:
+    def anchored(value: str) -> str:
+        path = Path(value).expanduser()
+        if not value or path.is_absolute():
+            return value
+        for candidate in (path, preset_dir / path):
+            if candidate.exists():
+                return str(candidate.resolve())
+        return value
+
+    name, options = task.name, dict(task.options)
+    target, sep, func = name.rpartition(":")
+    if sep and (target.endswith(".py") or "/" in target):
+        name = f"{anchored(target)}:{func}"
+    for key in _PATH_OPTIONS:
+        if isinstance(options.get(key), str):
+            options[key] = anchored(options[key])
+    return TaskSpec(name, options)
 
 
 def _check_fields(group: str, table: Any, col: _Collector, out: dict[str, Any], given: set) -> None:
