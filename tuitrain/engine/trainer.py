@@ -60,6 +60,9 @@ class Trainer:
         self.device = self.ctx.device
         set_seed(int(getattr(args, "seed", 42)), bool(getattr(args, "full_determinism", False)))
         self.events = EventWriter(self.run_dir, enabled=self.ctx.is_main)
+        if self.ctx.is_main:
+            # A trainer killed mid-save leaves `.checkpoint-N.tmp-<pid>/`; never listed, removed here.
+            ckpt.clean_stale_tmp(self.run_dir)
         self.stop = StopRequest()
 
         self.bundle = build_task(preset.task, args, self.ctx)

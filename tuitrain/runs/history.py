@@ -88,7 +88,9 @@ class RunHistory:
                 self.max_steps = event["max_steps"]
             self.status = None
             resumed = event.get("step")
-            if event.get("resumed_from") is not None and isinstance(resumed, int):
+            # Any later segment (a resume, or a restart from scratch after a crash before the
+            # first checkpoint) replaces the earlier segment's events past its step.
+            if isinstance(resumed, int) and (event.get("resumed_from") is not None or self.segments > 1):
                 self._resume_at(resumed)
         elif kind == "checkpoint":
             self.checkpoints.append(event)
