@@ -98,6 +98,13 @@ def format_event(event: dict[str, Any]) -> str:
     return head + " ".join(f"{escape(k)}={_num(event[k])}" for k in keys if k in event)
 
 
+def _tell_skipped(reader: Any, told: int) -> None:
+    """Say on stderr how many unreadable lines the last poll skipped."""
+    if reader.skipped > told:
+        print(f"tuitrain: skipped {reader.skipped - told} unreadable line(s) in {reader.path}",
+              file=sys.stderr, flush=True)
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last N events, then follow with -f until the run ends or Ctrl-C."""
     from tuitrain.runs.reader import MetricsReader
@@ -110,12 +117,15 @@ def cmd_tail(args: argparse.Namespace) -> int:
     for event in (first[-args.n:] if args.n > 0 else []):
         print(format_event(event))
     sys.stdout.flush()
+    _tell_skipped(reader, 0)
     if not args.follow:
         return 0
     try:
         while True:
+            told = reader.skipped
             for event in reader.poll():
                 print(format_event(event), flush=True)
+            _tell_skipped(reader, told)
             if run_info(info.run_dir).state not in ("queued", "running", "stopping"):
                 for event in reader.poll():
                     print(format_event(event), flush=True)

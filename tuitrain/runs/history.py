@@ -17,6 +17,8 @@ from tuitrain.runs.state import derive_state
 
 TRAIN_SERIES = ("loss", "learning_rate", "grad_norm", "samples_per_second", "tokens_per_second")
 _SKIP = {"kind", "t", "step", "epoch", "v"}
+# The event schema this reader understands; events of a newer one are skipped and counted.
+SCHEMA_VERSION = 1
 # How often `update()` re-derives the state from run.json and process liveness.
 _STATE_INTERVAL_S = 1.0
 
@@ -27,6 +29,7 @@ class RunHistory:
     def __init__(self, run_dir: Path | str, keep_samples: int = 200) -> None:
         self.run_dir = Path(run_dir)
         self.reader = MetricsReader(self.run_dir / METRICS)
+        self.newer_skipped = 0
         self.keep_samples = keep_samples
         self._reset()
         self.state: str = "queued"
@@ -47,8 +50,8 @@ class RunHistory:
 
     @property
     def skipped(self) -> int:
-        """Corrupt lines skipped so far."""
-        return self.reader.skipped
+        """Lines skipped so far: corrupt ones and events of a newer schema version."""
+        return self.reader.skipped + self.newer_skipped
 
     def _series(self, name: str) -> Series:
         found = self.series.get(name)
@@ -65,7 +68,11 @@ class RunHistory:
         self._rate.clear()
 
     def ingest(self, event: dict[str, Any]) -> None:
-        """Apply one event."""
+        """Apply one event (one of a newer schema version is counted in `skipped` instead)."""
+        version = event.get("v", SCHEMA_VERSION)
+        if type(version) is int and version > SCHEMA_VERSION:
+            self.newer_skipped += 1
+            return
         kind = event.get("kind")
         step = event.get("step")
         if kind == "train" or kind == "eval":
