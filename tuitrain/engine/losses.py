@@ -45,10 +45,14 @@ def summed_loss(outputs: Any, labels: torch.Tensor | None, n_items: int,
                 label_smoothing: float = 0.0) -> torch.Tensor:
     """The sum of the item losses of one micro-batch.
 
-    With integer labels and logits of shape `labels.shape + (classes,)` the engine computes
-    cross-entropy itself (so label smoothing applies); otherwise the model's mean `loss` is
-    scaled back by the micro-batch's item count.
+    The model's mean `loss` is scaled back by the micro-batch's item count. With label
+    smoothing (or a model that returns no loss) and integer labels, and logits of shape
+    `labels.shape + (classes,)`, the engine computes the cross-entropy itself; computing it
+    when the model already has would cost a second pass over the logits every step.
     """
+    loss = outputs_get(outputs, "loss")
+    if loss is not None and not label_smoothing:
+        return loss.float() * n_items
     logits = outputs_get(outputs, "logits")
     if (labels is not None and logits is not None and not labels.is_floating_point()
             and logits.dim() == labels.dim() + 1 and logits.shape[:-1] == labels.shape):
@@ -58,7 +62,6 @@ def summed_loss(outputs: Any, labels: torch.Tensor | None, n_items: int,
     if label_smoothing:
         raise TuitrainError("precision.label_smoothing_factor: only applies to classification "
                             "tasks with integer labels (set it to 0)")
-    loss = outputs_get(outputs, "loss")
     if loss is None:
         raise TuitrainError("task: the model returned no `loss` (does the batch carry labels?)")
     return loss.float() * n_items
