@@ -58,7 +58,8 @@ class NewRunScreen(ModalScreen[object]):
     def compose(self) -> ComposeResult:
         shipped = shipped_presets() if _has_presets() else {}
         options = [(name, str(path)) for name, path in shipped.items()]
-        initial = str(self.preset_path) if self.preset_path else (options[0][1] if options else "")
+        default = shipped.get("quickstart") or next(iter(shipped.values()), None)
+        initial = str(self.preset_path or default or "")
         with Vertical(id="dialog"):
             yield Label("Edit a preset" if self.mode == "edit" else "New run", classes="dialog-title")
             yield Label("Shipped preset")
@@ -66,7 +67,7 @@ class NewRunScreen(ModalScreen[object]):
             yield Label("Preset path")
             yield Input(value=initial, placeholder="path/to/preset.toml", id="newrun-path")
             if self.mode != "edit":
-                with Horizontal(classes="dialog-buttons"):
+                with Horizontal(classes="dialog-buttons launcher-row"):
                     yield Select([("local", "local"), ("torchrun", "torchrun")], value="local",
                                  allow_blank=False, id="newrun-launcher")
                     yield Input(value="1", placeholder="nproc", id="newrun-nproc", disabled=True)
