@@ -349,7 +349,8 @@ class RunsScreen(Screen):
 
             if verb == "resume":
                 info = launch.resume(run)
-                text = f"Resumed {run.name} as {getattr(info, 'name', run.name)}"
+                new_name = getattr(info, "name", run.name)
+                text = f"Resumed {run.name}" + (f" as {new_name}" if new_name != run.name else "")
             else:
                 getattr(launch, verb)(run)
                 text = {"stop": "Stopping", "kill": "Killed", "delete": "Deleted"}[verb] + f" {run.name}"
