@@ -84,6 +84,8 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 def events(run_dir: Path) -> list[dict]:
     out = []
+    if not (run_dir / "metrics.jsonl").exists():
+        return out
     for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
         try:
             out.append(json.loads(line))

@@ -105,7 +105,14 @@ class Trainer:
         state_file = path / "trainer_state.json"
         if not state_file.is_file():
             raise TuitrainError(f"{path}: not a complete checkpoint (no trainer_state.json)")
-        saved = json.loads(state_file.read_text(encoding="utf-8"))
+        try:
+            saved = json.loads(state_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: trainer_state.json is unreadable "
+                                           f"({exc}); nothing was loaded") from None
+        if not isinstance(saved, dict) or type(saved.get("global_step")) is not int:
+            raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: trainer_state.json has no integer "
+                                           "global_step; nothing was loaded")
         self.resume_changes = check_resume_config(saved.get("config"), self.preset.values(), path.name)
         state = ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
                                      self.precision.scaler, restore_rng=False)
