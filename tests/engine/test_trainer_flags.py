@@ -1,0 +1,39 @@
+"""torch_compile, full_determinism and the memory metrics flag, on CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from trainer_fixtures import events, regression_preset, run
+
+
+def _losses(run_dir):
+    return [e["loss"] for e in events(run_dir, "train")]
+
+
+def test_torch_compile_trains_the_same_curve(tmp_path):
+    # aot_eager goes through dynamo and autograd tracing without a C++ toolchain build.
+    plain = tmp_path / "plain"
+    compiled = tmp_path / "compiled"
+    assert run(regression_preset(max_steps=4), plain) == 0
+    assert run(regression_preset(max_steps=4, torch_compile=True, torch_compile_backend="aot_eager"),
+               compiled) == 0
+    torch._dynamo.reset()
+    a, b = _losses(plain), _losses(compiled)
+    assert len(a) == len(b) == 4
+    assert all(abs(x - y) <= 1e-5 * max(1.0, abs(x)) for x, y in zip(a, b))
+
+
+def test_full_determinism_turns_on_deterministic_kernels(tmp_path):
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        assert run(regression_preset(max_steps=2, full_determinism=True), tmp_path) == 0
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def test_no_cuda_memory_fields_on_cpu(tmp_path):
+    assert run(regression_preset(max_steps=2, skip_memory_metrics=False), tmp_path) == 0
+    train = events(tmp_path, "train")
+    assert train and not any(k.startswith("gpu_mem") for e in train for k in e)
