@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 
 from tuitrain.config import load_preset_text
+from tuitrain.engine.amp import Precision
 from tuitrain.engine.data import build_train_loader
+from tuitrain.engine.distributed import init_distributed
 from tuitrain.engine.optim import build_optimizer
 from tuitrain.engine.sched import build_scheduler
 from tuitrain.engine.tasks import build_task
@@ -51,32 +53,60 @@ def engine_rate(text: str) -> float:
     return steps / elapsed
 
 
-def plain_rate(text: str) -> float:
-    preset = load_preset_text(text, "bench")
+def hand_loop(preset, warmup: int = 0, compile_model: bool = False) -> tuple[int, float]:
+    """The hand-written loop: (steps timed, seconds) after `warmup` untimed steps.
+
+    Same model, data, optimizer, clipping and schedule as the engine, on the engine's
+    device and autocast dtype; `compile_model` wraps the model in `torch.compile` as the
+    engine's `torch_compile` does.
+    """
     args = preset.args
     torch.manual_seed(args.seed)
+    device = init_distributed(args).device
     bundle = build_task(preset.task, args)
-    model = bundle.model
+    model = bundle.model.to(device)
+    precision = Precision(args, device)
     optimizer = build_optimizer(model, args)
     steps, accum = int(args.max_steps), int(args.gradient_accumulation_steps)
     scheduler = build_scheduler(optimizer, args, steps, 0)
+    forward = torch.compile(model) if compile_model else model
+    max_norm = float(args.max_grad_norm or 0.0)
     # The loader is built inside the timed region, as the engine builds its own.
     t0 = time.perf_counter()
-    it = iter(build_train_loader(bundle, args, None, 0))
-    for _ in range(steps):
+    it, epoch = iter(build_train_loader(bundle, args, None, 0)), 0
+    for step in range(steps):
+        if step == warmup and warmup:
+            _sync(device)
+            t0 = time.perf_counter()
         for _ in range(accum):
             try:
                 batch = next(it)
             except StopIteration:
-                it = iter(build_train_loader(bundle, args, None, 1))
+                epoch += 1
+                it = iter(build_train_loader(bundle, args, None, epoch))
                 batch = next(it)
-            loss = model(**batch)["loss"] / accum
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-        optimizer.step()
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with precision.train_autocast():
+                loss = forward(**batch)["loss"] / accum
+            precision.backward(loss)
+        if max_norm > 0:
+            precision.unscale(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        precision.optimizer_step(optimizer)
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-    return steps / (time.perf_counter() - t0)
+    _sync(device)
+    return steps - warmup, time.perf_counter() - t0
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_rate(text: str) -> float:
+    steps, seconds = hand_loop(load_preset_text(text, "bench"))
+    return steps / seconds
 
 
 def main() -> None:
