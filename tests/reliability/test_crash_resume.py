@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import subprocess
+import time
 
 import torch
 
@@ -44,7 +45,6 @@ def _kill_at(run_dir, resume_from, rng) -> None:
                     break
             os.sched_yield()
         if not mid_save:
-            import time
             time.sleep(rng.uniform(0, 0.05))
     finally:
         if proc.poll() is None:
