@@ -37,3 +37,31 @@ def test_no_cuda_memory_fields_on_cpu(tmp_path):
     assert run(regression_preset(max_steps=2, skip_memory_metrics=False), tmp_path) == 0
     train = events(tmp_path, "train")
     assert train and not any(k.startswith("gpu_mem") for e in train for k in e)
+
+
+def test_generation_config_file_sets_the_sample_length(tmp_path):
+    import json
+
+    from trainer_fixtures import char_gpt_preset
+
+    config = tmp_path / "generation_config.json"
+    config.write_text(json.dumps({"max_new_tokens": 5, "do_sample": False, "eos_token_id": 0}))
+    run_dir = tmp_path / "run"
+    preset = char_gpt_preset(max_steps=2, sample_every=2, sample_max_new_tokens=40,
+                             generation_config=str(config))
+    assert run(preset, run_dir) == 0
+    (sample,) = events(run_dir, "sample")
+    plain_dir = tmp_path / "plain"
+    assert run(char_gpt_preset(max_steps=2, sample_every=2, sample_max_new_tokens=40), plain_dir) == 0
+    (plain,) = events(plain_dir, "sample")
+    assert len(plain["text"]) - len(sample["text"]) == 35
+
+
+def test_missing_generation_config_fails_with_one_line(tmp_path):
+    import pytest
+
+    from trainer_fixtures import char_gpt_preset
+    from tuitrain.errors import TuitrainError
+
+    with pytest.raises(TuitrainError, match="generation_config: .*not found"):
+        run(char_gpt_preset(max_steps=1, generation_config=str(tmp_path / "nope.json")), tmp_path / "r")

@@ -109,8 +109,10 @@ FIELDS = [
         "Beam count for generation in evaluation (1: greedy/sampling).", minimum=1, hf_class=S2S,
         unset="1", example=1),
     _ev("generation_config", STR, None,
-        "A GenerationConfig file or hub name for generation.", hf_class=S2S, honoured=False,
-        honoured_note="ignored: built-in models use generation_* and sample_* here",
+        "A GenerationConfig JSON file (or a folder holding generation_config.json) for the "
+        "text samples: its max_new_tokens / max_length, temperature, top_k, num_beams and "
+        "do_sample override the generation_* and sample_* fields. Hub names are not fetched.",
+        hf_class=S2S, honoured=True,
         example="generation_config.json"),
     _ev("sample_every", INT, 0,
         "Generate a text sample every N updates (0: never) and log it; for tasks that decode.",

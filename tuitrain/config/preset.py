@@ -179,25 +179,33 @@ def load_preset(path, overrides=()) -> Preset:
         raise PresetErrors([Problem(str(path), 0, "", f"not UTF-8 text (byte {exc.start})",
                                     "save the file as UTF-8")]) from None
     preset = load_preset_text(text, str(path), overrides)
-    preset.task = _anchor_relative_paths(preset.task, p.resolve().parent)
+    preset_dir = p.resolve().parent
+    preset.task = _anchor_relative_paths(preset.task, preset_dir)
+    generation = getattr(preset.args, "generation_config", None)
+    if isinstance(generation, str):
+        preset.args.generation_config = _anchored(generation, preset_dir)
     return preset
 
 
-# Task settings that name files; a relative one is tried from the working directory,
-# then beside the preset, and frozen as an absolute path so a run's copy of the preset
-# (in its own directory, started from anywhere) still finds it.
+# Settings that name files; a relative one is tried from the working directory, then
+# beside the preset, and frozen as an absolute path so a run's copy of the preset (in its
+# own directory, started from anywhere) still finds it.
 _PATH_OPTIONS = ("text", "data_dir")
+
+
+def _anchored(value: str, preset_dir: Path) -> str:
+    path = Path(value).expanduser()
+    if not value or path.is_absolute():
+        return value
+    for candidate in (path, preset_dir / path):
+        if candidate.exists():
+            return str(candidate.resolve())
+    return value
 
 
 def _anchor_relative_paths(task: TaskSpec, preset_dir: Path) -> TaskSpec:
     def anchored(value: str) -> str:
-        path = Path(value).expanduser()
-        if not value or path.is_absolute():
-            return value
-        for candidate in (path, preset_dir / path):
-            if candidate.exists():
-                return str(candidate.resolve())
-        return value
+        return _anchored(value, preset_dir)
 
     name, options = task.name, dict(task.options)
     target, sep, func = name.rpartition(":")

@@ -6,6 +6,8 @@ from typing import Callable
 
 import torch
 
+from .generation import sample_kwargs
+
 from .tasks.bundle import EvalPrediction
 from .losses import count_items, label_key, outputs_get, summed_loss
 
@@ -104,7 +106,7 @@ def evaluate(model: torch.nn.Module, loader, args, device: torch.device, autocas
 
 @torch.no_grad()
 def generate_sample(model: torch.nn.Module, bundle, args, device: torch.device,
-                    autocast: Callable) -> str | None:
+                    autocast: Callable, generation: dict | None = None) -> str | None:
     """Text generated from the task's `sample_prompt` (None when the task cannot generate)."""
     generate = getattr(model, "generate", None)
     if generate is None or bundle.decode is None or bundle.sample_prompt is None:
@@ -117,13 +119,7 @@ def generate_sample(model: torch.nn.Module, bundle, args, device: torch.device,
         prompt = torch.tensor(prompt, dtype=torch.long)
     if prompt.dim() == 1:
         prompt = prompt.unsqueeze(0)
-    new_tokens = getattr(args, "generation_max_length", None) or getattr(args, "sample_max_new_tokens", None) or 200
-    kwargs = {"max_new_tokens": int(new_tokens),
-              "temperature": float(getattr(args, "sample_temperature", None) or 1.0),
-              "top_k": getattr(args, "sample_top_k", None)}
-    beams = getattr(args, "generation_num_beams", None)
-    if beams:
-        kwargs["num_beams"] = int(beams)
+    kwargs = sample_kwargs(args, generation or {}, int(prompt.shape[-1]))
     with autocast():
         out = generate(prompt.to(device), **kwargs)
     model.train(was_training)

@@ -26,6 +26,7 @@ from .bestmodel import BestTracker
 from .data import build_eval_loader, build_train_loader
 from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
 from .evaluate import evaluate, generate_sample
+from .generation import load_generation_config
 from .events import EventWriter
 from .losses import count_items, label_key, summed_loss
 from .optim import build_optimizer
@@ -64,6 +65,7 @@ class Trainer:
             # A trainer killed mid-save leaves `.checkpoint-N.tmp-<pid>/`; never listed, removed here.
             ckpt.clean_stale_tmp(self.run_dir)
         self.stop = StopRequest()
+        self.generation = load_generation_config(getattr(args, "generation_config", None))
 
         self.bundle = build_task(preset.task, args, self.ctx)
         model = self.bundle.model
@@ -352,7 +354,8 @@ class Trainer:
     def _sample(self) -> None:
         """Generate text from the task's prompt and emit it as a `sample` event (rank 0)."""
         if self.ctx.is_main:
-            text = generate_sample(self.raw_model, self.bundle, self.args, self.device, self.precision.eval_autocast)
+            text = generate_sample(self.raw_model, self.bundle, self.args, self.device, self.precision.eval_autocast,
+                                   self.generation)
             if text is not None:
                 self._emit("sample", step=self.global_step, text=text)
 

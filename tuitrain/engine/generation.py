@@ -1,0 +1,57 @@
+"""Generation settings for text samples: the preset's fields, then a GenerationConfig file.
+
+`generation_config` names a JSON file in transformers' GenerationConfig format; the keys
+our models understand override `generation_*` / `sample_*`. Hub names are not fetched.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tuitrain.errors import TuitrainError
+
+FIELD = "evaluation.generation_config"
+
+
+def load_generation_config(path: str | None) -> dict:
+    """The JSON object of a GenerationConfig file (empty when none is set)."""
+    if not path:
+        return {}
+    file = Path(path).expanduser()
+    if file.is_dir():
+        file = file / "generation_config.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TuitrainError(f"{FIELD}: {file} not found (give a GenerationConfig JSON file; "
+                            "hub names are not fetched)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TuitrainError(f"{FIELD}: cannot read {file}: {exc}") from None
+    if not isinstance(data, dict):
+        raise TuitrainError(f"{FIELD}: {file} holds {type(data).__name__}, not a JSON object")
+    return data
+
+
+def sample_kwargs(args, config: dict, prompt_len: int) -> dict:
+    """Keyword arguments for `model.generate`: preset fields, overridden by the file."""
+    new_tokens = getattr(args, "generation_max_length", None) or getattr(args, "sample_max_new_tokens", None) or 200
+    kwargs = {"max_new_tokens": int(new_tokens),
+              "temperature": float(getattr(args, "sample_temperature", None) or 1.0),
+              "top_k": getattr(args, "sample_top_k", None)}
+    beams = getattr(args, "generation_num_beams", None)
+    if beams:
+        kwargs["num_beams"] = int(beams)
+    if config.get("max_new_tokens"):
+        kwargs["max_new_tokens"] = int(config["max_new_tokens"])
+    elif config.get("max_length"):  # HF counts the prompt in max_length
+        kwargs["max_new_tokens"] = max(int(config["max_length"]) - prompt_len, 1)
+    if config.get("temperature") is not None:
+        kwargs["temperature"] = float(config["temperature"])
+    if "top_k" in config:
+        kwargs["top_k"] = int(config["top_k"]) if config["top_k"] else None
+    if config.get("num_beams"):
+        kwargs["num_beams"] = int(config["num_beams"])
+    if config.get("do_sample") is False:
+        kwargs["temperature"] = 0.0  # our models decode greedily at temperature 0
+    return kwargs
