@@ -64,13 +64,16 @@ class DashboardScreen(Screen):
 
     BINDINGS = [
         Binding("escape", "back", "Back", id="dashboard.back", tooltip="Return to the previous screen"),
-        Binding("plus,+,=", "smoothing(0.05)", "Smooth+", id="dashboard.smooth_more", tooltip="More smoothing"),
-        Binding("minus,-", "smoothing(-0.05)", "Smooth-", id="dashboard.smooth_less", tooltip="Less smoothing"),
-        Binding("r", "resume_highlighted", "Resume here", id="dashboard.resume_from",
+        # Short labels, and `-` only in `?` help and ctrl+p, so that s, q and ? fit the footer at 80 columns.
+        Binding("plus,+,=", "smoothing(0.05)", "Smooth", id="dashboard.smooth_more", tooltip="More smoothing"),
+        Binding("minus,-", "smoothing(-0.05)", "Smooth-", id="dashboard.smooth_less", show=False,
+                tooltip="Less smoothing"),
+        Binding("r", "resume_highlighted", "Resume", id="dashboard.resume_from",
                 tooltip="Resume from the highlighted checkpoint"),
-        Binding("R", "resume_latest", "Resume latest", id="dashboard.resume_latest",
+        Binding("R", "resume_latest", "Latest", id="dashboard.resume_latest",
                 tooltip="Resume from the latest checkpoint"),
         Binding("s", "stop", "Stop", id="dashboard.stop", tooltip="Stop the run gracefully (asks first)"),
+        Binding("q", "quit", "Quit", id="dashboard.quit", tooltip="Quit the app (the run keeps training)"),
         Binding("tab", "cycle(1)", "Next panel", id="dashboard.next_panel", show=False),
         Binding("shift+tab", "cycle(-1)", "Prev panel", id="dashboard.prev_panel", show=False),
     ]
@@ -220,7 +223,10 @@ class DashboardScreen(Screen):
         if h.skipped:
             parts.append(f"skipped {h.skipped} corrupt line(s)")
         error = getattr(h, "error", None)
-        text = "  ·  ".join(parts) + (f"\nerror: {visible(str(error)).plain}" if error else "")
+        # The error's first line says what happened; the log tail that may follow it is
+        # already in the stdout.log panel.
+        headline = str(error).strip().splitlines()[0] if error and str(error).strip() else ""
+        text = "  ·  ".join(parts) + (f"\nerror: {visible(headline).plain}" if headline else "")
         self.query_one("#status-text", Static).update(text)
         bar = self.query_one(ProgressBar)
         bar.update(total=total or None, progress=h.last_step)
@@ -257,6 +263,10 @@ class DashboardScreen(Screen):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+
+    def action_quit(self) -> None:
+        """Leave the app; the run is a separate process and keeps training."""
+        self.app.exit()
 
     def action_smoothing(self, delta: float) -> None:
         weight = self.query_one(LossChart).adjust_smoothing(delta)

@@ -38,7 +38,13 @@ def state_style(state: str, theme) -> str:
     attr, extra = STATE_STYLE.get(state, ("foreground", ""))
     color = getattr(theme, attr, None) if theme is not None else None
     return f"{extra} {color}".strip() if color else extra
+
+
 COLUMNS = ("", "run", "state", "preset", "progress", "step", "loss", "best", "elapsed", "ETA", "launcher", "GPU")
+# Below WIDE_COLUMNS terminal columns only these fit; the rest are in the dashboard.
+NARROW_COLUMNS = ("", "run", "state", "progress", "step", "loss", "ETA")
+WIDE_COLUMNS = 120
+NARROW_BAR = 6
 
 
 def format_duration(seconds: float | None) -> str:
@@ -69,26 +75,35 @@ def _num(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def run_row(run, now: float, theme=None) -> tuple:
-    """The table cells for one `RunInfo` (plain Text: names are never parsed as markup)."""
+def columns_for(width: int) -> tuple[str, ...]:
+    """The columns that fit a terminal `width` columns wide."""
+    return COLUMNS if width >= WIDE_COLUMNS else NARROW_COLUMNS
+
+
+def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar_width: int = 12) -> tuple:
+    """The table cells of `columns` (less the mark) for one `RunInfo`.
+
+    Cells are plain Text: run names are never parsed as markup.
+    """
     state = str(run.state)
     started = getattr(run, "started", None)
     ended = getattr(run, "ended", None)
     elapsed = ((ended or now) - started) if started else None
     gpu = getattr(run, "gpus", None) or getattr(run, "gpu", None)
-    return (
-        Text(run.name),
-        Text(state, style=state_style(state, theme)),
-        Text(str(run.preset_name or "-")),
-        progress_bar(run.step, run.max_steps),
-        Text(f"{run.step or 0}/{run.max_steps or '?'}"),
-        Text(_num(run.last_loss)),
-        Text(_num(run.best_metric)),
-        Text(format_duration(elapsed)),
-        Text(format_duration(run.eta_s) if state in ACTIVE else "-"),
-        Text(str(run.launcher or "-")),
-        Text(str(gpu) if gpu not in (None, "") else "-"),
-    )
+    cells = {
+        "run": Text(run.name),
+        "state": Text(state, style=state_style(state, theme)),
+        "preset": Text(str(run.preset_name or "-")),
+        "progress": progress_bar(run.step, run.max_steps, width=bar_width),
+        "step": Text(f"{run.step or 0}/{run.max_steps or '?'}"),
+        "loss": Text(_num(run.last_loss)),
+        "best": Text(_num(run.best_metric)),
+        "elapsed": Text(format_duration(elapsed)),
+        "ETA": Text(format_duration(run.eta_s) if state in ACTIVE else "-"),
+        "launcher": Text(str(run.launcher or "-")),
+        "GPU": Text(str(gpu) if gpu not in (None, "") else "-"),
+    }
+    return tuple(cells[c] for c in columns if c)
 
 
 class RunsScreen(Screen):
@@ -96,14 +111,15 @@ class RunsScreen(Screen):
 
     BINDINGS = [
         Binding("n", "new_run", "New", id="runs.new", tooltip="Start a new run from a preset"),
-        Binding("e", "edit_preset", "Edit", id="runs.edit", tooltip="Edit the preset of the highlighted run"),
+        # e, K and d stay out of the footer so that q and ? fit at 80 columns; `?` and ctrl+p list them.
+        Binding("e", "edit_preset", "Edit", id="runs.edit", show=False, tooltip="Edit the preset of the highlighted run"),
         Binding("enter", "open_dashboard", "Open", id="runs.open", tooltip="Open the run's dashboard"),
         Binding("s", "stop", "Stop", id="runs.stop", tooltip="Stop the run gracefully (it checkpoints)"),
-        Binding("K", "kill", "Kill", id="runs.kill", tooltip="Kill the run's processes now"),
+        Binding("K", "kill", "Kill", id="runs.kill", show=False, tooltip="Kill the run's processes now"),
         Binding("r", "resume", "Resume", id="runs.resume", tooltip="Resume from the latest checkpoint"),
         Binding("space", "mark", "Mark", id="runs.mark", tooltip="Mark or unmark the run for compare"),
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the marked runs"),
-        Binding("d", "delete", "Delete", id="runs.delete", tooltip="Delete a finished run's directory"),
+        Binding("d", "delete", "Delete", id="runs.delete", show=False, tooltip="Delete a finished run's directory"),
         Binding("q", "quit", "Quit", id="runs.quit", tooltip="Quit the app (runs keep training)"),
     ]
 
@@ -130,6 +146,7 @@ class RunsScreen(Screen):
         self.marked: set[str] = set()
         self._states: dict[str, str] = {}
         self.loaded = False
+        self.columns: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -140,12 +157,26 @@ class RunsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label in COLUMNS:
-            table.add_column(label, key=label or "mark")
-        table.focus()
+        self._set_columns(self.app.size.width)
+        self.query_one(DataTable).focus()
         self.refresh_runs()
         self.set_interval(REFRESH_S, self.refresh_runs)
+
+    def _set_columns(self, width: int) -> bool:
+        """Show the columns that fit `width`; True when they changed."""
+        columns = columns_for(width)
+        if columns == self.columns:
+            return False
+        self.columns = columns
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        for label in columns:
+            table.add_column(label, key=label or "mark")
+        return True
+
+    def on_resize(self, event) -> None:
+        if self._set_columns(event.size.width) and self.loaded:
+            self._fill_table()
 
     @work(thread=True, exclusive=True, group="runs-list")
     def refresh_runs(self) -> None:
@@ -184,11 +215,12 @@ class RunsScreen(Screen):
         cursor_key = self._highlighted_key()
         now = time.time()
         theme = self.app.current_theme
+        bar_width = 12 if self.columns == COLUMNS else NARROW_BAR
         table.clear()
         for run in self.runs:
             key = str(run.run_dir)
             mark = Text("●", style=f"bold {theme.accent or ''}".strip()) if key in self.marked else Text(" ")
-            table.add_row(mark, *run_row(run, now, theme), key=key)
+            table.add_row(mark, *run_row(run, now, theme, self.columns, bar_width), key=key)
         if cursor_key is not None and cursor_key in {str(r.run_dir) for r in self.runs}:
             table.move_cursor(row=table.get_row_index(cursor_key))
         empty = self.query_one("#runs-empty", Static)
