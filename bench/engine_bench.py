@@ -69,7 +69,10 @@ def hand_loop(preset, warmup: int = 0, compile_model: bool = False) -> tuple[int
     optimizer = build_optimizer(model, args)
     steps, accum = int(args.max_steps), int(args.gradient_accumulation_steps)
     scheduler = build_scheduler(optimizer, args, steps, 0)
-    forward = torch.compile(model) if compile_model else model
+    forward = model
+    if compile_model:
+        forward = torch.compile(model, backend=getattr(args, "torch_compile_backend", None) or "inductor",
+                                mode=getattr(args, "torch_compile_mode", None))
     max_norm = float(args.max_grad_norm or 0.0)
     # The loader is built inside the timed region, as the engine builds its own.
     t0 = time.perf_counter()
