@@ -124,3 +124,21 @@ async def test_stop_asks_first(tmp_path, monkeypatch):
         while not calls and time.monotonic() < deadline:
             await pilot.pause(0.05)
     assert calls == [run]
+
+
+@sync
+async def test_footer_keeps_stop_quit_and_help_in_80_columns(tmp_path):
+    from textual.widgets._footer import FooterKey
+
+    from tuitrain.ui.app import TuitrainApp
+
+    run = write_run(tmp_path, "gamma", steps=20)
+    app = TuitrainApp(runs_root=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(DashboardScreen(run))
+        await pilot.pause(0.2)
+        keys = {k.key_display: k for k in app.screen.query(FooterKey)}
+        for key in ("s", "q", "?", "r", "R"):
+            assert keys[key].region.right <= 80, f"{key} is off the footer at 80 columns"
+        await pilot.press("q")
+    assert app.return_code == 0

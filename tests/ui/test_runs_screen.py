@@ -176,3 +176,31 @@ async def test_snapshot_160x48(snapshot_root):
         await pilot.press("space")
         await pilot.pause(0.1)
         assert_snapshot(app, "runs_160x48")
+
+
+def _footer_keys(app) -> dict[str, object]:
+    from textual.widgets._footer import FooterKey
+
+    return {k.key_display or k.key: k for k in app.screen.query(FooterKey)}
+
+
+async def test_80_columns_show_the_key_columns_and_quit_and_help(snapshot_root):
+    from textual.widgets import DataTable
+
+    write_run(snapshot_root, "quick-1", step=100, max_steps=100)
+    app = TuitrainApp(runs_root=snapshot_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(pilot)
+        table = screen.query_one(DataTable)
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels == ["", "run", "state", "progress", "step", "loss", "ETA"]
+        assert table.virtual_size.width <= 80
+        await pilot.pause(0.1)
+        keys = _footer_keys(app)
+        for key in ("q", "?", "s"):
+            assert keys[key].region.right <= 80, f"{key} is off the footer at 80 columns"
+        assert "K" not in keys and "d" not in keys
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause(0.1)
+        assert "GPU" in [str(c.label) for c in table.columns.values()]
+        assert cells(screen, 0)[-1] == "-"
