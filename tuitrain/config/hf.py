@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitrain.config.schema import FIELDS, FLOAT, GROUP_KEYS, INT, S2S, STR_LIST, TA, Field
+from tuitrain.config.writer import toml_key, toml_value
 from tuitrain.errors import TuitrainError
 
 # TrainingArguments fields (transformers 5) that presets do not carry: imported with a notice.
@@ -146,31 +147,6 @@ def _coerce(f: Field, value: Any, path: str) -> Any:
     return value
 
 
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else json.dumps(key)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None)
-        return "{ " + items + " }" if items else "{}"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
 def hf_dict_to_tables(data: dict[str, Any], path: str = "<json>") -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Group an HF arguments dict into preset tables of non-default values, plus notices."""
     by_hf = {f.hf_name: f for f in FIELDS.values() if f.hf_name and f.hf_class in (TA, S2S)}
@@ -205,7 +181,7 @@ def tables_to_toml(tables: dict[str, dict[str, Any]], header: str = "") -> str:
         table = tables.get(group) or {}
         if not table:
             continue
-        lines = [f"[{group}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+        lines = [f"[{group}]"] + [f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items()]
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 
