@@ -44,16 +44,21 @@ def is_alive(pid: int | None, started_at: float | None) -> bool:
     return abs(created - float(started_at)) <= _START_TOLERANCE
 
 
-def log_tail(run_dir: Path, lines: int = 20, max_bytes: int = 16384) -> str:
-    """The last `lines` lines of the run's `stdout.log` (empty when there is none)."""
-    path = Path(run_dir) / STDOUT_LOG
+def _read_tail(path: Path, max_bytes: int) -> bytes | None:
+    """The last `max_bytes` bytes of a file (None when it cannot be read)."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
+            fh.seek(max(0, fh.tell() - max_bytes))
+            return fh.read()
     except OSError:
+        return None
+
+
+def log_tail(run_dir: Path, lines: int = 20, max_bytes: int = 16384) -> str:
+    """The last `lines` lines of the run's `stdout.log` (empty when there is none)."""
+    data = _read_tail(Path(run_dir) / STDOUT_LOG, max_bytes)
+    if data is None:
         return ""
     text = data.decode("utf-8", errors="replace")
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
@@ -61,14 +66,8 @@ def log_tail(run_dir: Path, lines: int = 20, max_bytes: int = 16384) -> str:
 
 def last_status_event(run_dir: Path, max_bytes: int = 65536) -> dict[str, Any] | None:
     """The last `status` event of the run's current segment (reads the file's tail only)."""
-    path = Path(run_dir) / METRICS
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
-    except OSError:
+    data = _read_tail(Path(run_dir) / METRICS, max_bytes)
+    if data is None:
         return None
     for raw in reversed(data.splitlines()):
         try:
