@@ -12,7 +12,8 @@ from snapshot import assert_snapshot
 from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.screens.confirm import ConfirmScreen
 from tuitrain.ui.screens.help import HelpScreen
-from tuitrain.ui.screens.runs import RunsScreen, format_duration, progress_bar
+from tuitrain.textfmt import format_duration
+from tuitrain.ui.screens.runs import RunsScreen, progress_bar
 
 pytestmark = pytest.mark.anyio
 
@@ -153,6 +154,8 @@ def test_formatting_helpers():
     assert format_duration(42) == "42s"
     assert format_duration(185) == "3m05s"
     assert format_duration(3720) == "1h02m"
+    assert format_duration(3725, with_seconds=True) == "1h02m05s"
+    assert format_duration(None, unknown="?") == "?"
     assert progress_bar(5, 10, width=10).plain == "█████░░░░░  50%"
     assert progress_bar(0, None).plain == "-"
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
+
+from tuitrain.textfmt import escape_controls
+from tuitrain.textfmt import format_duration
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,31 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_kill)
 
 
-def escape(text: str) -> str:
-    """`text` with control characters (ANSI escapes included) shown as visible escapes."""
-    out = []
-    for ch in str(text):
-        code = ord(ch)
-        if ch == "\t" or (code >= 32 and code != 127 and not 0x80 <= code < 0xA0):
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
 def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
-    return escape(str(value))
+    return escape_controls(str(value))
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -68,14 +49,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
         progress = f"{r.progress * 100:.0f}%" if r.progress is not None else "-"
         step = f"{r.step if r.step is not None else '-'}/{r.max_steps or '-'}"
         loss = f"{r.last_loss:.4f}" if r.last_loss is not None else "-"
-        rows.append((escape(r.name), r.state, progress, step, loss, _duration(r.eta_s),
-                     escape(r.launcher or "-")))
+        rows.append((escape_controls(r.name), r.state, progress, step, loss, format_duration(r.eta_s),
+                     escape_controls(r.launcher or "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for r in runs:
         if r.state == "failed" and r.error:
-            print(f"\n{escape(r.name)} failed: {escape(r.error.splitlines()[0])}")
+            print(f"\n{escape_controls(r.name)} failed: {escape_controls(r.error.splitlines()[0])}")
     return 0
 
 
@@ -85,17 +66,17 @@ def format_event(event: dict[str, Any]) -> str:
     t = event.get("t")
     stamp = time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
     step = event.get("step")
-    head = f"{stamp} {escape(str(kind)):<10} " + (f"step {step} " if step is not None else "")
+    head = f"{stamp} {escape_controls(str(kind)):<10} " + (f"step {step} " if step is not None else "")
     if kind == "sample":
-        return head + "| " + escape(event.get("text", ""))
+        return head + "| " + escape_controls(event.get("text", ""))
     if kind == "status":
         err = event.get("error")
-        return head + escape(str(event.get("state"))) + (f": {escape(err)}" if err else "")
+        return head + escape_controls(str(event.get("state"))) + (f": {escape_controls(err)}" if err else "")
     if kind == "start":
         keys = ("run", "world_size", "max_steps", "resumed_from")
     else:
         keys = tuple(k for k in event if k not in ("kind", "t", "step", "v", "config"))
-    return head + " ".join(f"{escape(k)}={_num(event[k])}" for k in keys if k in event)
+    return head + " ".join(f"{escape_controls(k)}={_num(event[k])}" for k in keys if k in event)
 
 
 def _tell_skipped(reader: Any, told: int) -> None:
@@ -141,7 +122,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from tuitrain.runs.registry import run_info
 
     info = stop(args.run)
-    print(f"stopping {escape(info.name)} (the trainer finishes its step and saves a checkpoint)…")
+    print(f"stopping {escape_controls(info.name)} (the trainer finishes its step and saves a checkpoint)…")
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         info = run_info(info.run_dir)
@@ -150,13 +131,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
         time.sleep(0.2)
     else:
         print(f"still {info.state} after {args.timeout:g}s; it keeps stopping in the background "
-              f"(`tuitrain kill {escape(info.name)}` ends it at once)")
+              f"(`tuitrain kill {escape_controls(info.name)}` ends it at once)")
         return 1
     ckpt = latest_checkpoint(info.run_dir)
     where = f"; latest checkpoint {info.run_dir / ckpt}" if ckpt else "; no checkpoint was saved"
-    print(f"{escape(info.name)} is {info.state}{where}")
+    print(f"{escape_controls(info.name)} is {info.state}{where}")
     if info.state == "failed" and info.error:
-        print(escape(info.error))
+        print(escape_controls(info.error))
     return 0 if info.state in ("stopped", "finished") else 1
 
 
@@ -171,6 +152,6 @@ def cmd_kill(args: argparse.Namespace) -> int:
         if info.state not in ("running", "stopping", "queued"):
             break
         time.sleep(0.1)
-    print(f"killed {escape(info.name)}: now {info.state}")
+    print(f"killed {escape_controls(info.name)}: now {info.state}")
     return 0
 

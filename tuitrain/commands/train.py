@@ -34,10 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _printable(data: bytes) -> str:
-    from tuitrain.commands.control import escape
+    from tuitrain.textfmt import escape_controls
 
     text = data.decode("utf-8", errors="replace")
-    return "\n".join("\r".join(escape(part) for part in line.split("\r")) for line in text.split("\n"))
+    return "\n".join("\r".join(escape_controls(part) for part in line.split("\r")) for line in text.split("\n"))
 
 
 def follow(run_dir: Path, offset: int = 0) -> int:

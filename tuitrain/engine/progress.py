@@ -6,19 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def format_duration(seconds: float | None) -> str:
-    """`1h02m`, `3m07s`, `12s`; `?` when unknown."""
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+from tuitrain.textfmt import format_duration
 
 
 class ProgressLine:
@@ -53,7 +41,7 @@ class ProgressLine:
             parts.append(f"{tokens_per_second:,.0f} tok/s")
         elif samples_per_second:
             parts.append(f"{samples_per_second:,.1f} samples/s")
-        parts.append(f"eta {format_duration(self.eta_seconds(step))}")
+        parts.append(f"eta {format_duration(self.eta_seconds(step), unknown='?')}")
         return " | ".join(parts)
 
     def update(self, step: int, loss: float | None, lr: float | None,

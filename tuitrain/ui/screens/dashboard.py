@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from tuitrain.errors import TuitrainError
+from tuitrain.textfmt import format_duration
 from tuitrain.runs.history import RunHistory
 from tuitrain.telemetry import TelemetrySampler
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, ListSeries, LossChart, chart_width
@@ -32,16 +33,6 @@ POLL_S = 0.5
 REDRAW_HZ = 4
 PANELS = ("status-panel", "loss-panel", "lr-panel", "gpu-panel", "speed-panel", "ckpt-panel", "log-panel", "samples-panel")
 WIDE = 120  # columns from which panels sit side by side
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """`3725` → `1h02m05s`; None → `–`."""
-    if seconds is None:
-        return "–"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 class DashboardScreen(Screen):
@@ -215,7 +206,7 @@ class DashboardScreen(Screen):
         parts = [f"state {h.state}", f"step {h.last_step}/{total if total else '?'}"]
         if total:
             parts.append(f"{100 * h.last_step / total:.1f}%")
-        parts.append(f"ETA {fmt_duration(h.eta_s)}")
+        parts.append(f"ETA {format_duration(h.eta_s, unknown='–', with_seconds=True)}")
         for name, label in (("loss", "loss"), ("samples_per_second", "samples/s"), ("tokens_per_second", "tok/s")):
             s = series.get(name)
             if s is not None and s.last is not None:

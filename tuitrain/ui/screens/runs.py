@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tuitrain.errors import TuitrainError
+from tuitrain.textfmt import format_duration
 
 REFRESH_S = 1.0
 FINISHED = ("finished", "failed", "stopped")
@@ -45,18 +46,6 @@ COLUMNS = ("", "run", "state", "preset", "progress", "step", "loss", "best", "el
 NARROW_COLUMNS = ("", "run", "state", "progress", "step", "loss", "ETA")
 WIDE_COLUMNS = 120
 NARROW_BAR = 6
-
-
-def format_duration(seconds: float | None) -> str:
-    """`1h02m`, `3m05s`, `42s`; `-` when unknown."""
-    if seconds is None or seconds < 0:
-        return "-"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def progress_bar(step: int | None, total: int | None, width: int = 12) -> Text:

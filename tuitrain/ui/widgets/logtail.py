@@ -15,22 +15,15 @@ from textual import work
 from textual.message import Message
 from textual.widgets import RichLog
 
+from tuitrain.textfmt import escape_controls
+
 MAX_LINES = 500
 _READ_LIMIT = 256 * 1024
 
 
 def visible(line: str) -> Text:
     """`line` as plain text with every control character shown as an escape (`\\x1b`)."""
-    out = []
-    for ch in line:
-        code = ord(ch)
-        if ch == "\t":
-            out.append("    ")
-        elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(ch)
-    return Text("".join(out), no_wrap=True)
+    return Text(escape_controls(line, tab="    "), no_wrap=True)
 
 
 class LogTail(RichLog):

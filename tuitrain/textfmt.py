@@ -1,0 +1,35 @@
+"""Text for terminals: durations, and strings with their control characters made visible.
+
+Stdlib only, so the engine's progress line, the CLI and the app share one form.
+"""
+
+from __future__ import annotations
+
+
+def format_duration(seconds: float | None, unknown: str = "-", with_seconds: bool = False) -> str:
+    """`1h02m` (`1h02m05s` with `with_seconds`), `3m07s`, `12s`; `unknown` when not known."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return unknown
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s" if with_seconds else f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def escape_controls(text: str, tab: str = "\t") -> str:
+    """`text` with every control character (C0, DEL, C1; ANSI escapes included) written as a
+    visible `\\xNN`, so nothing in it can act on a terminal; a tab becomes `tab`."""
+    out = []
+    for ch in str(text):
+        code = ord(ch)
+        if ch == "\t":
+            out.append(tab)
+        elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
