@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -104,13 +103,3 @@ def losses(run_dir: Path) -> dict[int, float]:
     steps = [int(x) for x in series.xs]
     assert len(steps) == len(set(steps)), f"duplicated steps in history: {steps}"
     return dict(zip(steps, series.ys))
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met within %.1fs" % timeout)

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from tests.reliability.conftest import REPO, cli, events, wait_for, write_preset
+from tests.reliability.conftest import REPO, cli, events, write_preset
+from tests.runs.conftest import wait_for
 from tuitrain.runs.history import RunHistory
 from tuitrain.runs.registry import list_runs, run_info
 
