@@ -9,6 +9,9 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 
+# (label, width) of each column; widths fit a 7-digit step and a GiB-sized checkpoint.
+COLUMNS = (("checkpoint", 18), ("step", 7), ("time", 14), ("size", 9), ("eval", 8), ("best", 6))
+
 
 def field(obj: Any, name: str, default: Any = None) -> Any:
     """Read `name` from an event dict or a record object."""
@@ -36,7 +39,10 @@ class CheckpointTable(DataTable):
         self._shown: list[tuple] = []
 
     def on_mount(self) -> None:
-        self.add_columns("checkpoint", "step", "time", "size", "eval", "best")
+        # Fixed widths: measured widths are only applied when the table next goes idle, so
+        # a frame drawn in between would pair a narrow header with wide rows.
+        for label, width in COLUMNS:
+            self.add_column(label, width=width)
 
     @property
     def highlighted_checkpoint(self) -> str | None:
