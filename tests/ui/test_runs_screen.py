@@ -149,6 +149,27 @@ async def test_new_run_dialog_opens_on_n(runs_root):
         assert isinstance(app.screen, NewRunScreen)
 
 
+async def test_a_run_launched_from_the_dialog_is_highlighted(runs_root):
+    from tuitrain.ui.screens.newrun import NewRunScreen
+
+    for i in range(3):
+        write_run(runs_root, f"old-{i}", started=T0 + i)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await loaded(pilot)
+        await pilot.press("down", "down")
+        assert cells(screen, screen.query_one("DataTable").cursor_row)[1] == "old-0"
+        await pilot.press("n")
+        new = write_run(runs_root, "new", state="running", started=T0 + 10, ended=None)
+        assert isinstance(app.screen, NewRunScreen)
+        app.screen.dismiss(SimpleNamespace(run_dir=new, name="new"))
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if screen.highlighted_run() is not None and screen.highlighted_run().name == "new":
+                break
+        assert screen.highlighted_run().name == "new"
+
+
 def test_formatting_helpers():
     assert format_duration(None) == "-"
     assert format_duration(42) == "42s"

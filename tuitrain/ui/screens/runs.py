@@ -136,6 +136,7 @@ class RunsScreen(Screen):
         self._states: dict[str, str] = {}
         self.loaded = False
         self.columns: tuple[str, ...] = ()
+        self._focus_run: str | None = None  # a run just launched here: highlight it once listed
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -202,6 +203,8 @@ class RunsScreen(Screen):
     def _fill_table(self) -> None:
         table = self.query_one(DataTable)
         cursor_key = self._highlighted_key()
+        if self._focus_run is not None and any(str(r.run_dir) == self._focus_run for r in self.runs):
+            cursor_key, self._focus_run = self._focus_run, None
         now = time.time()
         theme = self.app.current_theme
         bar_width = 12 if self.columns == COLUMNS else NARROW_BAR
@@ -258,6 +261,7 @@ class RunsScreen(Screen):
 
     def _after_new_run(self, result) -> None:
         if result is not None:
+            self._focus_run = str(result.run_dir)
             self.refresh_runs()
 
     def action_edit_preset(self) -> None:
