@@ -57,3 +57,13 @@ def test_tf32_without_ampere_is_refused():
     if not torch.cuda.is_available():
         with pytest.raises(TuitrainError, match="TF32"):
             precision.set_tf32(True)
+
+
+def test_apex_backend_is_refused_and_cpu_amp_only_on_cpu():
+    for key in ("half_precision_backend", "fp16_backend"):
+        with pytest.raises(TuitrainError, match=f"precision.{key}: apex AMP"):
+            precision.check_backend(_args(**{key: "apex"}), CPU)
+    precision.check_backend(_args(half_precision_backend="cpu_amp"), CPU)
+    precision.check_backend(_args(half_precision_backend="auto", fp16_backend="auto"), torch.device("cuda", 0))
+    with pytest.raises(TuitrainError, match="cpu_amp is CPU autocast"):
+        precision.check_backend(_args(half_precision_backend="cpu_amp"), torch.device("cuda", 0))

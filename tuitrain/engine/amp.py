@@ -18,6 +18,7 @@ class Precision:
 
     def __init__(self, args: SimpleNamespace, device: torch.device) -> None:
         self.device = device
+        precision.check_backend(args, device)
         self.train_dtype = precision.compute_dtype(args, device)
         self.full_eval_dtype = precision.eval_dtype(args, device)
         precision.set_tf32(getattr(args, "tf32", None))

@@ -22,6 +22,18 @@ def _bf16_supported(device: torch.device) -> bool:
     return device.type in ("xpu", "mps", "hpu", "npu")
 
 
+def check_backend(args: Any, device: torch.device) -> None:
+    """Refuse a half-precision backend the engine does not run (it always uses torch.amp)."""
+    for key in ("half_precision_backend", "fp16_backend"):  # the second is the old name
+        backend = getattr(args, key, "auto") or "auto"
+        if backend == "apex":
+            raise TuitrainError(f'precision.{key}: apex AMP is not run by tuitrain\'s engine (NVIDIA '
+                                'deprecated it); use "auto": torch.amp\'s fp16/bf16 with a grad scaler')
+        if backend == "cpu_amp" and device.type != "cpu":
+            raise TuitrainError(f"precision.{key}: cpu_amp is CPU autocast but this run trains on "
+                                f'{device.type}; use "auto", or set use_cpu = true')
+
+
 def compute_dtype(args: Any, device: torch.device) -> torch.dtype | None:
     """The autocast dtype training uses (None = full fp32); refuses what `device` lacks."""
     fp16, bf16 = bool(getattr(args, "fp16", False)), bool(getattr(args, "bf16", False))
