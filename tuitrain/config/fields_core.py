@@ -73,9 +73,14 @@ FIELDS = [
     _core("average_tokens_across_devices", BOOL, True,
           "Average the token count across devices so the loss is normalised identically on every rank."),
     _core("resume_from_checkpoint", STR, None,
-          "A checkpoint folder to resume from.", honoured=False,
-          honoured_note="use `tuitrain resume RUN [--checkpoint checkpoint-N]` instead",
-          example="runs/my-run/checkpoint-500"),
+          "Start this new run from a checkpoint-N folder of another run: its weights, optimizer, "
+          "scheduler, RNG and step, then train on into the new run's own directory. A relative path "
+          "is looked up from the working directory, then beside the preset. true (or \"last\") means "
+          "the newest complete checkpoint of the latest earlier run of this same preset. Changed "
+          "hyperparameters are refused as `tuitrain resume` refuses them.",
+          honoured_note="a new run directory; `tuitrain resume RUN` continues a run in its own directory",
+          example="runs/my-run/checkpoint-500", unset="start from the task's fresh model",
+          extra={"bool_as": {True: "last", False: None}}),
     # --- optimizer
     _opt("learning_rate", FLOAT, 5e-5,
          "Peak learning rate handed to the optimizer (the scheduler scales it). Tune for convergence "

@@ -184,6 +184,9 @@ def load_preset(path, overrides=()) -> Preset:
     generation = getattr(preset.args, "generation_config", None)
     if isinstance(generation, str):
         preset.args.generation_config = _anchored(generation, preset_dir)
+    source = getattr(preset.args, "resume_from_checkpoint", None)
+    if isinstance(source, str) and source != "last":
+        preset.args.resume_from_checkpoint = _anchored(source, preset_dir)
     return preset
 
 

@@ -100,6 +100,8 @@ def check_value(f: Field, value: Any) -> Any:
         _range(f, value)
         return value
     if t == STR:
+        if isinstance(value, bool) and "bool_as" in f.extra:  # e.g. resume_from_checkpoint = true
+            return f.extra["bool_as"][value]
         if not isinstance(value, str):
             raise wrong
         return _choice(f, value)

@@ -18,6 +18,7 @@ HONOURED_ON_RESUME = frozenset({
     "generation_num_beams", "generation_config", "skip_memory_metrics", "profile",
     "fp16_full_eval", "bf16_full_eval", "torch_compile", "torch_compile_backend",
     "torch_compile_mode", "gradient_checkpointing", "gradient_checkpointing_kwargs",
+    "resume_from_checkpoint", "auto_find_batch_size",
 })
 
 # Launch settings do not change what is computed per step.

@@ -33,6 +33,7 @@ from .optim import build_optimizer
 from .amp import Precision
 from .progress import ProgressLine
 from .resume_check import check_resume_config
+from .resume_field import align_lr_to_schedule, checkpoint_from_field, naming_field
 from .sched import build_scheduler
 from .seeding import set_seed
 from .signals import StopRequest
@@ -95,6 +96,11 @@ class Trainer:
         self._pending_rng = None
         if resume_from:
             self._resume(resume_from)
+        elif getattr(args, "resume_from_checkpoint", None):  # a new run from another run's checkpoint
+            source = checkpoint_from_field(args.resume_from_checkpoint)
+            self.resume_from = str(source)
+            with naming_field(source):
+                self._resume(self.resume_from)
 
     # -- resume -----------------------------------------------------------------------------
 
@@ -118,6 +124,7 @@ class Trainer:
         self.resume_changes = check_resume_config(saved.get("config"), self.preset.values(), path.name)
         state = ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
                                      self.precision.scaler, restore_rng=False)
+        align_lr_to_schedule(self.optimizer, self.scheduler)  # a changed max_steps changes the schedule
         self.global_step = int(state["global_step"])
         self.log_history = list(state.get("log_history") or [])
         self.best.load_state_dict(state.get("best") or {})

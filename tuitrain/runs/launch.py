@@ -98,8 +98,10 @@ def launch(preset_path: str | Path, overrides: Iterable[str] = (), output_dir: s
     With `detach=False` it returns once the trainer is spawned, so the caller can follow it.
     """
     from tuitrain.config import load_preset
+    from tuitrain.runs.resume_source import resolve_resume_source
 
     preset = load_preset(Path(preset_path), list(overrides))
+    resolve_resume_source(preset)  # "last" -> a path; a missing checkpoint is refused before mkdir
     run_dir = create_run_dir(preset, output_dir=output_dir)
     argv = engine_argv(preset, run_dir)
     start_supervised(run_dir, argv, _launch_env(preset))

@@ -77,5 +77,7 @@ class LogTail(RichLog):
 
     def on_log_tail_new_lines(self, message: NewLines) -> None:
         message.stop()
-        for line in message.lines:
-            self.write(visible(line))
+        # One write per batch: RichLog measures, renders, trims and scrolls per write, so a
+        # run printing hundreds of lines a second stalled the UI thread line by line.
+        batch = Text("\n", no_wrap=True).join(visible(line) for line in message.lines[-MAX_LINES:])
+        self.write(batch)

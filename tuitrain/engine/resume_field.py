@@ -1,0 +1,66 @@
+"""`core.resume_from_checkpoint`: a new run that starts from another run's checkpoint.
+
+The trainer loads the checkpoint exactly as `tuitrain resume` does (weights, optimizer,
+scheduler, RNG, step, logging window); this module finds and vets the folder first, so
+every refusal is one line that names the field and the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from tuitrain.errors import TuitrainError
+
+FIELD = "core.resume_from_checkpoint"
+
+
+def checkpoint_from_field(value: str) -> Path:
+    """The checkpoint folder `value` names, or a `TuitrainError` naming the field and path.
+
+    `"last"` is resolved to a path when the run is launched (`tuitrain run` looks up the
+    earlier runs of the preset); the engine alone cannot list runs, so it refuses it.
+    """
+    if value == "last":
+        raise TuitrainError(f'{FIELD}: "last" is resolved by `tuitrain run`; '
+                            "give the path of a checkpoint-N folder here")
+    path = Path(value).expanduser().absolute()
+    if not path.exists():
+        raise TuitrainError(f"{FIELD}: {path}: no such checkpoint folder")
+    if not path.is_dir():
+        raise TuitrainError(f"{FIELD}: {path}: not a checkpoint-N folder")
+    if not (path / "trainer_state.json").is_file():
+        raise TuitrainError(f"{FIELD}: {path}: not a complete checkpoint (no trainer_state.json)")
+    return path
+
+
+@contextlib.contextmanager
+def naming_field(path: Path) -> Iterator[None]:
+    """Re-raise a refusal of the checkpoint as one line that starts with the field (and path)."""
+    try:
+        yield
+    except TuitrainError as exc:
+        text = str(exc)
+        where = f"{FIELD}: " if str(path) in text else f"{FIELD}: {path}: "
+        raise type(exc)(where + text) from None
+
+
+def align_lr_to_schedule(optimizer, scheduler) -> None:
+    """Set each group's learning rate from the live schedule at its loaded step.
+
+    A checkpoint's optimizer holds the rate its own schedule chose for the next update; a run
+    that continues it with another length (max_steps) has another schedule, and its next
+    update must use that one's rate — the one an uninterrupted run of that length uses.
+    """
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    if not lambdas:
+        return  # metric-driven schedulers keep the rate they saved
+    for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, lambdas):
+        rate = base * fn(scheduler.last_epoch)  # LambdaLR's own formula, so bit-identical
+        if torch.is_tensor(group["lr"]):
+            group["lr"].fill_(float(rate))
+        else:
+            group["lr"] = rate

@@ -1,0 +1,70 @@
+"""Where a new run with `core.resume_from_checkpoint` starts: resolved before its directory exists.
+
+HF's `resume_from_checkpoint=True` means the newest checkpoint in `output_dir`. Here every
+run gets a directory of its own, so `true` / `"last"` means the newest complete checkpoint
+of the latest earlier run of the same preset (its `run.json` `preset_name`) among the runs
+tuitrain knows (`tuitrain ls`). The resolved absolute path is frozen into the new run's
+`preset.toml`, and a missing or incomplete folder is refused before anything is created.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from tuitrain.errors import TuitrainError
+
+FIELD = "core.resume_from_checkpoint"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def _complete(folder: Path) -> list[tuple[int, Path]]:
+    found = []
+    for child in folder.iterdir() if folder.is_dir() else ():
+        match = _CHECKPOINT.match(child.name)
+        if match and child.is_dir() and (child / "trainer_state.json").is_file():
+            found.append((int(match[1]), child))
+    return sorted(found)
+
+
+def last_checkpoint_of(preset_name: str) -> Path:
+    """The newest complete checkpoint of the latest run of `preset_name` that has one."""
+    from tuitrain.runs.registry import candidate_dirs
+    from tuitrain.runs.rundir import RunDirError, read_run_json
+
+    runs = []
+    for run_dir in candidate_dirs():
+        try:
+            data = read_run_json(run_dir)
+        except RunDirError:
+            continue
+        if data.get("preset_name") == preset_name:
+            runs.append((float(data.get("started") or data.get("created") or 0.0), str(run_dir), run_dir))
+    for _, _, run_dir in sorted(runs, reverse=True):  # newest first
+        found = _complete(run_dir)
+        if found:
+            return found[-1][1]
+    raise TuitrainError(f'{FIELD}: "last": no earlier run of preset {preset_name!r} has a complete '
+                        "checkpoint (give the path of a checkpoint-N folder)")
+
+
+def resolve_resume_source(preset: Any) -> None:
+    """Replace `preset.args.resume_from_checkpoint` by the absolute path of a complete checkpoint.
+
+    Raises `TuitrainError` naming the field and the path when there is none.
+    """
+    value = getattr(preset.args, "resume_from_checkpoint", None)
+    if not value:
+        return
+    if value == "last":
+        path = last_checkpoint_of(Path(str(preset.path)).stem or "preset")
+    else:
+        path = Path(value).expanduser().absolute()
+        if not path.exists():
+            raise TuitrainError(f"{FIELD}: {path}: no such checkpoint folder")
+        if not path.is_dir():
+            raise TuitrainError(f"{FIELD}: {path}: not a checkpoint-N folder")
+        if not (path / "trainer_state.json").is_file():
+            raise TuitrainError(f"{FIELD}: {path}: not a complete checkpoint (no trainer_state.json)")
+    preset.args.resume_from_checkpoint = str(path.resolve())
