@@ -68,8 +68,11 @@ FIELDS = [
           "When > 0, train for exactly this many optimizer updates, overriding num_train_epochs. "
           "Handy when epoch arithmetic is awkward.", minimum=-1),
     _core("auto_find_batch_size", BOOL, False,
-          "Halve the batch size and retry after an out-of-memory error.", honoured=False,
-          honoured_note="ignored: size the batch yourself (preset show prints the global batch)"),
+          "On an out-of-memory error in training, shrink per_device_train_batch_size (× 0.9, as "
+          "accelerate's find_executable_batch_size does) and restart training from step 0; the run's "
+          "preset.toml records the batch that fitted. Saves guessing the largest batch that fits.",
+          honoured_note="single-process runs only; a run resumed from a checkpoint keeps its batch "
+          "size, so an out-of-memory error there fails the run"),
     _core("average_tokens_across_devices", BOOL, True,
           "Average the token count across devices so the loss is normalised identically on every rank."),
     _core("resume_from_checkpoint", STR, None,
@@ -78,7 +81,7 @@ FIELDS = [
           "is looked up from the working directory, then beside the preset. true (or \"last\") means "
           "the newest complete checkpoint of the latest earlier run of this same preset. Changed "
           "hyperparameters are refused as `tuitrain resume` refuses them.",
-          honoured_note="a new run directory; `tuitrain resume RUN` continues a run in its own directory",
+          honoured_note="it starts a new run directory; `tuitrain resume RUN` continues a run in place",
           example="runs/my-run/checkpoint-500", unset="start from the task's fresh model",
           extra={"bool_as": {True: "last", False: None}}),
     # --- optimizer

@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(load_preset(preset_path), run_dir, resume_from=opts.resume_from)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded in the run
         return _fail_early(run_dir, exc)
-    try:
-        return trainer.train()
-    finally:
-        trainer.close()
+    from .autobatch import train_with_auto_batch
+
+    try:  # closes every trainer it runs; rebuilds one with a smaller batch after running out of memory
+        return train_with_auto_batch(trainer, lambda preset: Trainer(preset, run_dir, resume_from=opts.resume_from))
+    except Exception as exc:  # noqa: BLE001 - a failed rebuild is recorded like a failed start
+        return _fail_early(run_dir, exc)

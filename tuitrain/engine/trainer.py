@@ -20,6 +20,7 @@ import torch
 from tuitrain.config.steps import plan_steps, resolve_interval
 from tuitrain.errors import TuitrainError
 
+from . import autobatch
 from . import checkpoint as ckpt
 from . import rng as rng_mod
 from .bestmodel import BestTracker
@@ -168,7 +169,7 @@ class Trainer:
             periodic_eval = (getattr(args, "eval_strategy", "no") or "no") != "no"
             # HF: do_eval is implied by an eval strategy; with no phase asked for, train.
             do_train = bool(getattr(args, "do_train", False)) or not (do_predict or (do_eval and not periodic_eval))
-            if do_train and self._train_loop() == "stopped":
+            if do_train and autobatch.train_loop(self) == "stopped":
                 state = "stopped"
             elif do_eval and (not do_train or not periodic_eval):
                 self._evaluate(standalone=not do_train)
@@ -176,6 +177,8 @@ class Trainer:
                 self._predict()
             self._emit("status", state=state, error=None)
             return 0
+        except autobatch.SmallerBatchNeeded:
+            raise  # the caller (train_with_auto_batch) restarts with a smaller batch
         except Exception as exc:  # noqa: BLE001 - the run records every failure
             line = exc.one_line() if isinstance(exc, TuitrainError) else f"{type(exc).__name__}: {exc}"
             print(traceback.format_exc(), file=sys.stderr, flush=True)

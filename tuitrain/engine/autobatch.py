@@ -1,0 +1,135 @@
+"""`core.auto_find_batch_size`: shrink the batch and restart training after running out of memory.
+
+As transformers does (through accelerate's `find_executable_batch_size`): an out-of-memory
+error in the training phase multiplies `per_device_train_batch_size` by 0.9 (rounded down)
+and runs training again from step 0 — a fresh model, optimizer and schedule, with the step
+plan of the new batch. Each retry emits a `warning` event and a line on stdout, and the run's
+`preset.toml` is rewritten with the batch in use (the asked-for one is kept in
+`preset.prev-N.toml`), so the `start` event, `tuitrain resume` and the UI see the batch that
+ran. Reaching 0 fails the run. Only out-of-memory errors are retried.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from tuitrain.errors import TuitrainError
+
+from . import checkpoint as ckpt
+
+FIELD = "core.auto_find_batch_size"
+SHRINK = 0.9  # accelerate's default reduce_batch_size_fn: int(batch_size * 0.9)
+# accelerate's should_reduce_batch_size messages, for back-ends that raise a plain RuntimeError.
+_OOM_MESSAGES = (
+    "CUDA out of memory.", "HIP out of memory.", "XPU out of memory.", "MPS backend out of memory",
+    "cuDNN error: CUDNN_STATUS_NOT_SUPPORTED.", "DefaultCPUAllocator: can't allocate memory",
+)
+
+
+class SmallerBatchNeeded(Exception):
+    """Training ran out of memory at `batch_size`; the caller retries with a smaller one."""
+
+    def __init__(self, batch_size: int, step: int, reason: str) -> None:
+        super().__init__(f"out of memory at per_device_train_batch_size={batch_size} (step {step}): {reason}")
+        self.batch_size, self.step, self.reason = batch_size, step, reason
+
+
+def is_oom(exc: BaseException) -> bool:
+    """Whether `exc` is an out-of-memory error (torch's type, or a back-end's RuntimeError text)."""
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    if isinstance(exc, oom):
+        return True
+    return (isinstance(exc, RuntimeError) and len(exc.args) == 1 and isinstance(exc.args[0], str)
+            and any(text in exc.args[0] for text in _OOM_MESSAGES))
+
+
+def next_batch_size(batch_size: int) -> int:
+    """The batch to try after `batch_size` ran out of memory (0: none left)."""
+    return int(batch_size * SHRINK)
+
+
+def train_loop(trainer) -> str:
+    """`trainer._train_loop()`, turning an out-of-memory error into `SmallerBatchNeeded`
+    when auto_find_batch_size is on and a retry can honour it."""
+    try:
+        return trainer._train_loop()
+    except Exception as exc:
+        args = trainer.args
+        if not (getattr(args, "auto_find_batch_size", False) and is_oom(exc)):
+            raise
+        batch = int(args.per_device_train_batch_size)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if trainer.resume_from:
+            raise TuitrainError(
+                f"{FIELD}: out of memory at per_device_train_batch_size={batch} in a run resumed from "
+                f"{trainer.resume_from}, whose batch size is fixed (start a new run with a smaller "
+                "per_device_train_batch_size)") from exc
+        if trainer.ctx.world_size > 1:
+            raise TuitrainError(
+                f"{FIELD}: out of memory at per_device_train_batch_size={batch} with "
+                f"{trainer.ctx.world_size} processes; the batch is shrunk only in single-process runs "
+                "(lower per_device_train_batch_size)") from exc
+        raise SmallerBatchNeeded(batch, trainer.global_step, first) from None
+
+
+def train_with_auto_batch(trainer, make_trainer: Callable) -> int:
+    """`trainer.train()`, rebuilt by `make_trainer(preset)` with a smaller batch after each
+    out-of-memory error; closes every trainer it ran. Returns the exit code."""
+    run_dir = Path(trainer.run_dir)
+    before = set(ckpt.list_checkpoints(run_dir))
+    kept_original = False
+    while True:
+        try:
+            return trainer.train()
+        except SmallerBatchNeeded as need:
+            smaller = next_batch_size(need.batch_size)
+            preset, events = trainer.preset, trainer.events
+            if smaller < 1:
+                raise TuitrainError(
+                    f"{FIELD}: out of memory even at per_device_train_batch_size={need.batch_size}; "
+                    f"no batch size fits ({need.reason})") from None
+            note = (f"out of memory at per_device_train_batch_size={need.batch_size} (step {need.step}); "
+                    f"restarting training from step 0 with per_device_train_batch_size={smaller}")
+            events.emit("warning", step=need.step, message=f"{FIELD}: {note}")
+            if trainer.ctx.is_main:
+                print(note, flush=True)
+        finally:
+            trainer.close()
+        del trainer
+        _free_memory()
+        # Checkpoints of the abandoned attempt hold another batch's state: never resume from them.
+        for path in set(ckpt.list_checkpoints(run_dir)) - before:
+            shutil.rmtree(path, ignore_errors=True)
+        preset.args.per_device_train_batch_size = smaller
+        kept_original = _record_batch(run_dir, preset, keep_original=not kept_original) or kept_original
+        trainer = make_trainer(preset)
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _record_batch(run_dir: Path, preset, keep_original: bool) -> bool:
+    """Rewrite `run_dir/preset.toml` with the batch now used; True when the original was kept."""
+    current = run_dir / "preset.toml"
+    if not current.is_file() or not hasattr(preset, "to_toml"):
+        return False
+    kept = False
+    if keep_original:
+        n = 1
+        while (run_dir / f"preset.prev-{n}.toml").exists():
+            n += 1
+        shutil.copy2(current, run_dir / f"preset.prev-{n}.toml")
+        kept = True
+    tmp = current.with_name(f".preset.toml.tmp-{os.getpid()}")
+    tmp.write_text(preset.to_toml(), encoding="utf-8")
+    os.replace(tmp, current)
+    return kept
