@@ -44,6 +44,8 @@ def naming_field(path: Path) -> Iterator[None]:
         yield
     except TuitrainError as exc:
         text = str(exc)
+        if text.startswith(f"{path.name}: "):  # resume_check names the folder only
+            text = text[len(path.name) + 2:]
         where = f"{FIELD}: " if str(path) in text else f"{FIELD}: {path}: "
         raise type(exc)(where + text) from None
 
