@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tuitrain.runs.reader import MetricsReader
+from tuitrain.runs.reader import CHUNK_BYTES, MetricsReader
 from tuitrain.runs.rundir import METRICS, RunDirError, read_run_json
 from tuitrain.runs.series import Series
 from tuitrain.runs.state import derive_state
@@ -19,6 +19,9 @@ TRAIN_SERIES = ("loss", "learning_rate", "grad_norm", "samples_per_second", "tok
 _SKIP = {"kind", "t", "step", "epoch", "v"}
 # The event schema this reader understands; events of a newer one are skipped and counted.
 SCHEMA_VERSION = 1
+# Chunks a screen's watcher reads per `update(max_chunks=…)` while a backlog loads, so that
+# it lets go of the history lock (and the screen draws) between bites.
+CATCH_UP_CHUNKS = 4
 # How often `update()` re-derives the state from run.json and process liveness.
 _STATE_INTERVAL_S = 1.0
 
@@ -110,17 +113,35 @@ class RunHistory:
             self.warnings.append(event)
             del self.warnings[:-self.keep_samples]
 
-    def update(self) -> bool:
-        """Read new events (and refresh the state now and then); True when anything changed."""
+    @property
+    def behind(self) -> bool:
+        """True when the last `update()` stopped before the end of the event file."""
+        return self.reader.behind
+
+    def update(self, max_chunks: int | None = None) -> bool:
+        """Read new events (and refresh the state now and then); True when anything changed.
+
+        Events are read and applied a chunk of `CHUNK_BYTES` at a time, so a long backlog
+        never sits decoded in memory whole; all of them, or at most `max_chunks` chunks
+        (then `behind` tells whether to call again at once).
+        """
         changed = False
-        events = self.reader.poll()
-        if self.reader.restarts != getattr(self, "_restarts_seen", 0):
-            self._restarts_seen = self.reader.restarts
-            self._reset()
-            changed = True
-        for event in events:
-            self.ingest(event)
-        changed = changed or bool(events)
+        chunks = 0
+        while True:
+            offset, restarts = self.reader.offset, self.reader.restarts
+            events = self.reader.poll(CHUNK_BYTES)
+            if self.reader.restarts != getattr(self, "_restarts_seen", 0):
+                self._restarts_seen = self.reader.restarts
+                self._reset()
+                changed = True
+            for event in events:
+                self.ingest(event)
+            changed = changed or bool(events)
+            del events
+            chunks += 1
+            stalled = self.reader.offset == offset and self.reader.restarts == restarts
+            if not self.reader.behind or stalled or (max_chunks and chunks >= max_chunks):
+                break
         now = time.monotonic()
         if changed or now - self._state_checked >= _STATE_INTERVAL_S:
             self._state_checked = now

@@ -4,6 +4,9 @@ Each `poll()` reads what was appended since the last one. A last line without it
 kept back until it is complete (the writer may be mid-line); a line that is not a JSON object
 is skipped and counted. When the file is replaced (new inode) or truncated, reading restarts
 from byte 0 and `restarts` counts it, so a consumer can rebuild its state.
+
+`poll(CHUNK_BYTES)` reads at most that much, so a long backlog is decoded a chunk at a time
+(never a million events alive at once); `behind` says whether more was there to read.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 
 # A line longer than this is dropped as corrupt rather than buffered without bound.
 MAX_LINE_BYTES = 8 * 1024 * 1024
-_CHUNK = 4 * 1024 * 1024
+# What a consumer should read per poll: about 13k events of a typical `train` line.
+CHUNK_BYTES = 1024 * 1024
 
 
 class MetricsReader:
@@ -24,6 +28,7 @@ class MetricsReader:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.offset = 0
+        self.size = 0  # the file's size at the last poll
         self.skipped = 0
         self.restarts = 0
         self._pending = b""
@@ -40,17 +45,24 @@ class MetricsReader:
             self.restarts += 1
         return replaced
 
+    @property
+    def behind(self) -> bool:
+        """True when the last poll left bytes unread (it was given `max_bytes`)."""
+        return self.offset < self.size
+
     def poll(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
-        """New complete events since the last call (possibly none)."""
+        """New complete events since the last call (possibly none), from at most `max_bytes`."""
         try:
             with open(self.path, "rb") as fh:
                 st = os.fstat(fh.fileno())
                 self._check_replaced(st)
+                self.size = st.st_size
                 if st.st_size <= self.offset:
                     return []
                 fh.seek(self.offset)
                 data = fh.read(max_bytes if max_bytes else st.st_size - self.offset)
         except FileNotFoundError:
+            self.size = self.offset
             return []
         self.offset += len(data)
         if self._pending:
