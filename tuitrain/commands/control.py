@@ -88,14 +88,20 @@ def _tell_skipped(reader: Any, told: int) -> None:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last N events, then follow with -f until the run ends or Ctrl-C."""
-    from tuitrain.runs.reader import MetricsReader
+    from collections import deque
+
+    from tuitrain.runs.reader import CHUNK_BYTES, MetricsReader
     from tuitrain.runs.registry import find_run, run_info
     from tuitrain.runs.rundir import METRICS
 
     info = find_run(args.run)
     reader = MetricsReader(info.run_dir / METRICS)
-    first = reader.poll()
-    for event in (first[-args.n:] if args.n > 0 else []):
+    # a chunk at a time, keeping only the last N, so a long run's backlog is never all in memory
+    first: deque = deque(maxlen=max(args.n, 0))
+    first.extend(reader.poll(CHUNK_BYTES))
+    while reader.behind:
+        first.extend(reader.poll(CHUNK_BYTES))
+    for event in first:
         print(format_event(event))
     sys.stdout.flush()
     _tell_skipped(reader, 0)

@@ -22,12 +22,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from tuitrain.runs.history import RunHistory
+from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, chart_width
 from tuitrain.ui.widgets.logtail import visible
 from tuitrain.ui.widgets.smoothing import DEFAULT_WEIGHT, debiased_ema
 
 POLL_S = 1.0
+_BEST_WIDTH = 512
 _MISSING = object()
 
 
@@ -147,11 +148,11 @@ class CompareScreen(Screen):
         first = True
         while not self._stop.is_set():
             with self.lock:
-                changed = [h.update() for h in self.histories]
+                changed = [h.update(max_chunks=CATCH_UP_CHUNKS) for h in self.histories]
             if any(changed) or first:
                 first = False
                 self.post_message(self.Changed())
-            self._stop.wait(POLL_S)
+            self._stop.wait(0.01 if any(h.behind for h in self.histories) else POLL_S)
 
     def on_compare_screen_changed(self, message: Changed) -> None:
         self._dirty = True
@@ -224,6 +225,8 @@ def _num(series: Any) -> str:
 def _best(series: Any) -> str:
     if series is None or not len(series):
         return "–"
-    _, ys = series.decimate(max(1, len(series)))
+    # every run of a min/max decimation keeps its minimum, so the lowest of any width's
+    # points is the series' lowest (one cached width, not one per length as the series grows)
+    _, ys = series.decimate(_BEST_WIDTH)
     finite = [y for y in ys if math.isfinite(y)]
     return f"{min(finite):.4g}" if finite else "–"

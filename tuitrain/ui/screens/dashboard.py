@@ -23,7 +23,7 @@ from textual.widgets import Footer, ProgressBar, Static
 
 from tuitrain.errors import TuitrainError
 from tuitrain.textfmt import format_duration
-from tuitrain.runs.history import RunHistory
+from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.telemetry import TelemetrySampler
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, ListSeries, LossChart, chart_width
 from tuitrain.ui.widgets.checkpoints import CheckpointTable
@@ -143,7 +143,7 @@ class DashboardScreen(Screen):
         last_sample = 0.0
         while not self._stop.is_set():
             with self.lock:
-                changed = self.history.update()
+                changed = self.history.update(max_chunks=CATCH_UP_CHUNKS)
             if changed:
                 self.post_message(self.Changed())
             now = time.monotonic()
@@ -151,7 +151,7 @@ class DashboardScreen(Screen):
                 last_sample = now
                 self.telemetry.sample()
                 self.post_message(self.Sampled())
-            self._stop.wait(POLL_S)
+            self._stop.wait(0.01 if self.history.behind else POLL_S)
 
     def on_dashboard_screen_changed(self, message: Changed) -> None:
         self._dirty = True
