@@ -94,6 +94,6 @@ def test_field_metadata() -> None:
             assert f.default in f.choices, f.name
     assert schema.field("lr") is schema.field("learning_rate")
     assert schema.field("evaluation_strategy").key == "eval_strategy"
-    assert schema.field("push_to_hub").honoured is False
+    assert schema.field("deepspeed").honoured is False
     assert schema.field("sample_every").hf_name is None
     assert schema.field("generation_num_beams").hf_class == "Seq2SeqTrainingArguments"

@@ -14,9 +14,11 @@ _ev = partial(make, "evaluation")
 
 FIELDS = [
     _log("logging_dir", STR, None,
-         "Where TensorBoard-style logs would go (default: OUTPUT_DIR/runs). tuitrain logs to "
-         "metrics.jsonl in the run directory.", hf_class=None, honoured=False,
-         honoured_note="ignored: events go to RUN_DIR/metrics.jsonl", example="runs/tb"),
+         "Where the TensorBoard tracker (report_to = [\"tensorboard\"]) writes its event files; a "
+         "relative path is inside the run directory. Share one folder to compare runs in TensorBoard.",
+         hf_class=None, unset="RUN_DIR/runs/<time>_<host>, as HF's OUTPUT_DIR/runs/…",
+         honoured_note="relative to the run directory (HF: to the working directory); "
+         "tuitrain's own events still go to RUN_DIR/metrics.jsonl", example="runs/tb"),
     _log("logging_strategy", STR, "steps",
          "When to log loss and LR: no, steps, epoch. Match how often you want to see numbers.",
          choices=INTERVALS),

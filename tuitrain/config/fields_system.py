@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from tuitrain.config.integrations import REPORT_TO_CHOICES
 from tuitrain.config.schema import BOOL, INT, INT_OR_STR, STR, STR_LIST, TABLE, make
 
 _dist = partial(make, "distributed")
@@ -107,25 +108,33 @@ FIELDS = [
            "Deterministic algorithms everywhere (torch.use_deterministic_algorithms). Bit-for-bit "
            "reruns, slower."),
     _repro("disable_tqdm", BOOL, False, "No progress bar in the engine's stdout; one line per log step instead."),
-    _repro("report_to", STR_LIST, ["none"], "Experiment trackers (tensorboard, wandb, mlflow, …). Add one to log to a dashboard.",
-           honoured=False,
-           honoured_note="only \"none\": tuitrain records metrics itself; others are refused at launch "
-           "unless the package is installed"),
+    _repro("report_to", STR_LIST, ["none"],
+           "Experiment trackers that also get the metrics: tensorboard, wandb, mlflow; \"all\" = every "
+           "installed one, \"none\" = only tuitrain's own metrics.jsonl.",
+           choices=REPORT_TO_CHOICES,
+           honoured_note="rank 0 reports; names as HF's (train/loss, eval/loss; MLflow: loss, eval_loss); "
+           "WANDB_PROJECT (default \"tuitrain\") and MLFLOW_* environment variables apply"),
     _repro("run_name", STR, None, "A name for the run (shown in lists and dashboards).",
            unset="preset name + time", example="baseline"),
-    _repro("push_to_hub", BOOL, False, "Push checkpoints to the Hugging Face Hub.", honoured=False,
-           honoured_note="not supported: no network uploads"),
-    _repro("hub_model_id", STR, None, "Hub repository name.", honoured=False,
-           honoured_note="not supported", example="me/model"),
-    _repro("hub_strategy", STR, "every_save", "When to push to the Hub.",
-           choices=("end", "every_save", "checkpoint", "all_checkpoints"), honoured=False,
-           honoured_note="not supported"),
-    _repro("hub_token", STR, None, "Hub token.", honoured=False, honoured_note="not supported",
-           example="hf_..."),
-    _repro("hub_private_repo", BOOL, None, "Make the Hub repository private.", honoured=False,
-           honoured_note="not supported", example=True),
-    _repro("hub_always_push", BOOL, False, "Push even when the previous push is still running.",
-           honoured=False, honoured_note="not supported"),
+    _repro("push_to_hub", BOOL, False,
+           "Upload the model (and checkpoints, per hub_strategy) to the Hugging Face Hub in the background. "
+           "Needs huggingface_hub and a login (huggingface-cli login or HF_TOKEN)."),
+    _repro("hub_model_id", STR, None, "Hub repository (\"user/name\", or a name in your namespace).",
+           unset="the run's name", example="me/model"),
+    _repro("hub_strategy", STR, "every_save",
+           "What is pushed: end = the final model; every_save = the model at each save; checkpoint = also "
+           "the latest checkpoint as last-checkpoint/; all_checkpoints = every checkpoint folder.",
+           choices=("end", "every_save", "checkpoint", "all_checkpoints")),
+    _repro("hub_token", STR, None,
+           "Hub token with write access. Prefer huggingface-cli login or HF_TOKEN: a token here is stored "
+           "in the run's preset.toml.",
+           unset="the logged-in token", example="hf_...",
+           honoured_note="never uploaded: the pushed preset.toml and the trackers' config mask it"),
+    _repro("hub_private_repo", BOOL, None, "Make the Hub repository private when it is created.",
+           unset="the Hub's default for your account", example=True),
+    _repro("hub_always_push", BOOL, False,
+           "Push at every save even while the previous push is still uploading (otherwise that save is "
+           "skipped; the final push still happens)."),
     # --- launch
     _launch("launcher", STR, "local", "local: one process; torchrun: several (DDP), possibly on several nodes.",
             choices=("local", "torchrun"), ours=True),

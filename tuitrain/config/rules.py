@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tuitrain.config import schema
+from tuitrain.config.integrations import check_integrations
 from tuitrain.config.problems import NOTICE
 from tuitrain.config.values import describe
 
@@ -70,6 +71,7 @@ def resolve(data: dict, col, label: str):
     _hf_rules(v, given_keys, err)
     _optimizer_rules(v, given_keys, err)
     _launch_rules(v, err)
+    check_integrations(v, given_keys, err)
     _task_rules(task, col)
     for name in given:
         f = schema.FIELDS[name]

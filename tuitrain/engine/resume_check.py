@@ -8,6 +8,7 @@ from tuitrain.errors import TuitrainError
 HONOURED_ON_RESUME = frozenset({
     "max_steps", "num_train_epochs", "do_train", "do_eval", "do_predict",
     "output_dir", "overwrite_output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
+    "push_to_hub", "hub_model_id", "hub_strategy", "hub_token", "hub_private_repo", "hub_always_push",
     "logging_strategy", "logging_steps", "logging_first_step", "logging_nan_inf_filter",
     "eval_strategy", "eval_steps", "eval_delay", "eval_on_start", "per_device_eval_batch_size",
     "save_strategy", "save_steps", "save_total_limit", "save_only_model", "save_on_each_node",

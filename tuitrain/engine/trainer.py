@@ -28,6 +28,7 @@ from .data import build_eval_loader, build_train_loader
 from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
 from .evaluate import evaluate, generate_sample
 from .generation import load_generation_config
+from .integrations import Integrations
 from .events import EventWriter
 from .losses import count_items, label_key, summed_loss
 from .optim import build_optimizer
@@ -68,6 +69,9 @@ class Trainer:
             ckpt.clean_stale_tmp(self.run_dir)
         self.stop = StopRequest()
         self.generation = load_generation_config(getattr(args, "generation_config", None))
+        # report_to trackers and push_to_hub: imported now, so a missing package fails before step 1
+        self.integrations = Integrations(args, preset.task, self.run_dir, getattr(args, "run_name", None)
+                                         or self.run_dir.name, self.ctx.is_main, self._emit)
 
         self.bundle = build_task(preset.task, args, self.ctx)
         model = self.bundle.model
@@ -147,6 +151,8 @@ class Trainer:
 
     def _emit(self, kind: str, **fields) -> None:
         event = self.events.emit(kind, **fields)
+        if event is not None:
+            self.integrations.on_event(event)
         if event is not None and kind in ("train", "eval"):
             self.log_history.append({k: v for k, v in event.items() if k not in ("kind", "t")})
 
@@ -175,6 +181,7 @@ class Trainer:
                 self._evaluate(standalone=not do_train)
             if state == "finished" and do_predict:
                 self._predict()
+            self.integrations.finish(state, self.raw_model)
             self._emit("status", state=state, error=None)
             return 0
         except autobatch.SmallerBatchNeeded:
@@ -182,10 +189,12 @@ class Trainer:
         except Exception as exc:  # noqa: BLE001 - the run records every failure
             line = exc.one_line() if isinstance(exc, TuitrainError) else f"{type(exc).__name__}: {exc}"
             print(traceback.format_exc(), file=sys.stderr, flush=True)
+            self.integrations.finish("failed")
             self._emit("status", state="failed", error=line.splitlines()[0] if line else type(exc).__name__)
             return 1
         finally:
             self.stop.uninstall()
+            self.integrations.close()
 
     def _train_loop(self) -> str:
         """Optimizer steps until max_steps, early stopping or a stop request."""
@@ -401,6 +410,7 @@ class Trainer:
             else:
                 size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
                 self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=is_best)
+                self.integrations.on_save(path, step, self._epoch_float())
                 keep = self.run_dir / self.best.best_model_checkpoint if self.best.best_model_checkpoint else None
                 ckpt.rotate_checkpoints(self.run_dir, getattr(self.args, "save_total_limit", None), keep=keep)
         barrier(self.ctx)
@@ -422,5 +432,6 @@ class Trainer:
 
     def close(self) -> None:
         """Close the event stream and leave the process group."""
+        self.integrations.close()
         self.events.close()
         shutdown(self.ctx)

@@ -1,0 +1,185 @@
+"""`push_to_hub`: upload the model and checkpoints to the Hugging Face Hub in the background.
+
+Mirrors transformers' `Trainer._push_from_checkpoint` / `push_to_hub`: the repository
+(`hub_model_id`, default the run's name) is created on the first push; at each save the
+model (its `model.safetensors` and the run's preset) is pushed unless `hub_strategy` is
+"end", with the checkpoint folder as `last-checkpoint/` ("checkpoint") or under its own
+name ("all_checkpoints"); a save while a push is still uploading is skipped unless
+`hub_always_push`; at the end of a finished run the final model is pushed and the trainer
+waits for every push. Uploads run on one worker thread from a snapshot of hard links under
+`RUN_DIR/.hub-push/`, so a checkpoint rotated away mid-upload is still uploaded whole.
+A failed push becomes a message for a `warning` event, never an exception in training.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from tuitrain.config.integrations import HUB_PACKAGE
+from tuitrain.errors import TuitrainError
+
+STAGE_DIR = ".hub-push"
+MODEL_FILE = "model.safetensors"
+
+
+def require_hub() -> Any:
+    """The `huggingface_hub` module, or one line saying how to install it."""
+    try:
+        return importlib.import_module(HUB_PACKAGE)
+    except ImportError:
+        raise TuitrainError(f"push_to_hub: needs the package {HUB_PACKAGE}, which is not installed "
+                            f"(pip install {HUB_PACKAGE})") from None
+
+
+def write_model_file(model: Any, path: Path) -> None:
+    """The model's weights in a checkpoint's `model.safetensors` format (shared tensors once)."""
+    from .safe_state import ALIASES_KEY, dedupe_shared, write_tensors
+
+    unique, aliases = dedupe_shared(dict(model.state_dict()))
+    write_tensors(Path(path), unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+class HubPusher:
+    """Pushes of one run (rank 0). `on_save`, `finish`, `messages`; `close` waits for uploads."""
+
+    def __init__(self, args: Any, run_dir: Path, run_name: str) -> None:
+        hub = require_hub()
+        self.api = hub.HfApi()
+        self.run_dir = Path(run_dir)
+        self.repo_id = getattr(args, "hub_model_id", None) or run_name
+        self.strategy = getattr(args, "hub_strategy", "every_save") or "every_save"
+        self.always_push = bool(getattr(args, "hub_always_push", False))
+        self.token = getattr(args, "hub_token", None) or None
+        self.private = getattr(args, "hub_private_repo", None)
+        self.by_epoch = (getattr(args, "save_strategy", "steps") or "steps") == "epoch"
+        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: list[tuple[str, Future]] = []
+        self._lock = threading.Lock()
+        self._repo_ready = False
+        self._seq = 0
+        self.pushed: list[str] = []  # commit messages of finished pushes, for the run's log
+        shutil.rmtree(self.run_dir / STAGE_DIR, ignore_errors=True)  # leftovers of a killed trainer
+
+    # -- the trainer's calls ------------------------------------------------------------------
+
+    def on_save(self, checkpoint: Path, step: int, epoch: float) -> None:
+        """Queue the push of a saved checkpoint, as `hub_strategy` and `hub_always_push` say."""
+        if self.strategy == "end" or (self.busy() and not self.always_push):
+            return
+        message = f"Training in progress, epoch {int(epoch)}" if self.by_epoch else f"Training in progress, step {step}"
+        stage = self._new_stage(step)
+        self._stage_model(stage / "model", checkpoint / MODEL_FILE)
+        folder = None
+        if self.strategy in ("checkpoint", "all_checkpoints"):
+            shutil.copytree(checkpoint, stage / "checkpoint", copy_function=_link_or_copy)
+            folder = "last-checkpoint" if self.strategy == "checkpoint" else checkpoint.name
+        self._submit(message, stage, folder)
+
+    def finish(self, state: str, write_model: Callable[[Path], None] | None) -> None:
+        """At the end: push the final model when the run finished, then wait for every push."""
+        if state == "finished" and write_model is not None:
+            stage = self._new_stage("final")
+            (stage / "model").mkdir()
+            write_model(stage / "model" / MODEL_FILE)
+            self._stage_model(stage / "model", None)
+            self._submit("End of training", stage, None)
+        self.wait()
+
+    def busy(self) -> bool:
+        """Whether a push is queued or uploading."""
+        with self._lock:
+            return any(not job.done() for _, job in self._jobs)
+
+    def wait(self) -> None:
+        """Block until every queued push has finished (or failed)."""
+        for _, job in list(self._jobs):
+            try:
+                job.result()
+            except Exception:  # noqa: BLE001 - reported by messages()
+                pass
+
+    def messages(self) -> list[str]:
+        """One line per finished push that failed since the last call; finished ones are forgotten."""
+        out = []
+        with self._lock:
+            done = [(what, job) for what, job in self._jobs if job.done()]
+            self._jobs = [(what, job) for what, job in self._jobs if not job.done()]
+        for what, job in done:
+            exc = job.exception()
+            if exc is None:
+                self.pushed.append(what)
+            else:
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                out.append(f"push to the Hub ({what}) failed: {type(exc).__name__}: {reason}")
+        return out
+
+    def close(self) -> None:
+        """Wait for the uploads and stop the worker thread; safe to call twice."""
+        self.wait()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        shutil.rmtree(self.run_dir / STAGE_DIR, ignore_errors=True)
+
+    # -- staging and uploading ------------------------------------------------------------------
+
+    def _new_stage(self, label: Any) -> Path:
+        self._seq += 1
+        stage = self.run_dir / STAGE_DIR / f"{self._seq}-{label}"
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir(parents=True)
+        return stage
+
+    def _stage_model(self, folder: Path, weights: Path | None) -> None:
+        """The repository's root files: the weights and the run's preset, its token masked."""
+        folder.mkdir(exist_ok=True)
+        if weights is not None:
+            _link_or_copy(str(weights), str(folder / MODEL_FILE))
+        preset = self.run_dir / "preset.toml"
+        if preset.is_file():
+            text = preset.read_text(encoding="utf-8")
+            if self.token:
+                text = text.replace(self.token, "<HUB_TOKEN>")
+            (folder / "preset.toml").write_text(text, encoding="utf-8")
+
+    def _submit(self, message: str, stage: Path, checkpoint_folder: str | None) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuitrain-hub")
+        job = self._pool.submit(self._push, message, stage, checkpoint_folder)
+        with self._lock:
+            self._jobs.append((message, job))
+
+    def _ensure_repo(self) -> None:
+        if self._repo_ready:
+            return
+        url = self.api.create_repo(self.repo_id, private=self.private, exist_ok=True, token=self.token)
+        self.repo_id = getattr(url, "repo_id", None) or self.repo_id  # a bare name gains the namespace
+        self._repo_ready = True
+
+    def _push(self, message: str, stage: Path, checkpoint_folder: str | None) -> None:
+        """Runs on the worker thread: create the repository once, upload, drop the snapshot."""
+        try:
+            self._ensure_repo()
+            self.api.upload_folder(repo_id=self.repo_id, folder_path=str(stage / "model"),
+                                   commit_message=message, token=self.token)
+            if checkpoint_folder is not None:
+                self.api.upload_folder(repo_id=self.repo_id, folder_path=str(stage / "checkpoint"),
+                                       path_in_repo=checkpoint_folder, commit_message=message + ", checkpoint",
+                                       token=self.token)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
