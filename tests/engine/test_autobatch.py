@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 import tomllib
+import weakref
 
 import pytest
 import torch
@@ -92,6 +93,23 @@ def test_out_of_memory_shrinks_the_batch_and_restarts_from_scratch(tmp_path, cap
     assert main([str(direct)]) == 0
     final = {e["step"]: e["loss"] for e in events(run_dir, "train")[-16:]}
     assert final == losses_by_step(direct) and sorted(final) == list(range(1, 17))
+
+
+def test_the_trainer_that_ran_out_is_freed_before_the_next_is_built(tmp_path):
+    from tuitrain.engine.autobatch import train_with_auto_batch
+    from tuitrain.engine.trainer import Trainer
+
+    run_dir = _run_dir(tmp_path, batch=6)
+    models, alive_at_build = [], []
+
+    def make(preset):
+        alive_at_build.append([ref() is not None for ref in models])
+        trainer = Trainer(preset, run_dir)
+        models.append(weakref.ref(trainer.raw_model))
+        return trainer
+
+    assert train_with_auto_batch(load_preset(run_dir / "preset.toml"), make) == 0
+    assert alive_at_build == [[], [False]]
 
 
 def test_other_errors_are_not_retried(tmp_path):

@@ -78,9 +78,14 @@ def train_loop(trainer) -> str:
         raise SmallerBatchNeeded(batch, trainer.global_step, first) from None
 
 
-def train_with_auto_batch(trainer, make_trainer: Callable) -> int:
-    """`trainer.train()`, rebuilt by `make_trainer(preset)` with a smaller batch after each
-    out-of-memory error; closes every trainer it ran. Returns the exit code."""
+def train_with_auto_batch(preset, make_trainer: Callable) -> int:
+    """`make_trainer(preset).train()`, built again with a smaller batch after each out-of-memory
+    error; closes every trainer it built. Returns the exit code.
+
+    Nothing else may hold a trainer meanwhile: the memory of the one that ran out is freed
+    before the next one is built.
+    """
+    trainer = make_trainer(preset)
     run_dir = Path(trainer.run_dir)
     before = set(ckpt.list_checkpoints(run_dir))
     kept_original = False
@@ -89,7 +94,7 @@ def train_with_auto_batch(trainer, make_trainer: Callable) -> int:
             return trainer.train()
         except SmallerBatchNeeded as need:
             smaller = next_batch_size(need.batch_size)
-            preset, events = trainer.preset, trainer.events
+            events = trainer.events
             if smaller < 1:
                 raise TuitrainError(
                     f"{FIELD}: out of memory even at per_device_train_batch_size={need.batch_size}; "
