@@ -5,6 +5,8 @@ Stdlib only, so the engine's progress line, the CLI and the app share one form.
 
 from __future__ import annotations
 
+import re
+
 
 def format_duration(seconds: float | None, unknown: str = "-", with_seconds: bool = False) -> str:
     """`1h02m` (`1h02m05s` with `with_seconds`), `3m07s`, `12s`; `unknown` when not known."""
@@ -33,3 +35,16 @@ def escape_controls(text: str, tab: str = "\t") -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def unescape_controls(text: str) -> str:
+    """The inverse of `escape_controls` for text a person edited: each `\\xNN` that names a
+    control character becomes that character again; any other backslash is left as typed."""
+    if "\\x" not in text:
+        return text
+
+    def back(match: re.Match) -> str:
+        code = int(match.group(1), 16)
+        return chr(code) if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 else match.group(0)
+
+    return re.sub(r"\\x([0-9a-fA-F]{2})", back, text)

@@ -46,7 +46,7 @@ async def test_edit_validates_at_field_updates_chart_and_saves_with_comments(tmp
         await pilot.pause(0.5)
         chart = screen.query_one(LRChart)
         assert chart.args.lr_scheduler_type == "constant"
-        assert "constant" in chart.render().plain
+        assert chart.title.startswith("LR constant")
         await pilot.press("ctrl+s")
         await pilot.pause(0.1)
     text = path.read_text()
@@ -67,6 +67,62 @@ async def test_every_group_shows_a_form_at_80x24(tmp_path, runs_root):
             await pilot.pause(0.05)
             assert screen.query_one(GroupForm).rows()
         assert not screen.dirty
+
+
+def _visible_controls(screen) -> list[str]:
+    """The fields whose control lies wholly inside the form's visible region."""
+    form = screen.query_one(GroupForm)
+    shown = []
+    for name, row in form.rows().items():
+        control = row.query_one(".field-control").children[0]
+        region = control.region
+        if region.area and form.region.contains_region(region):
+            shown.append(name)
+    return shown
+
+
+async def test_80x24_shows_several_fields_and_a_chart_that_follows_the_scheduler(tmp_path, runs_root):
+    path = tmp_path / "mine.toml"
+    shutil.copy(presets_dir() / "quickstart.toml", path)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_editor(pilot, path)
+        assert screen.has_class("-narrow") and screen.has_class("-short")
+        for group in ("core", "optimizer"):
+            await screen.select_group(group)
+            await pilot.pause(0.2)
+            assert len(_visible_controls(screen)) >= 5, (group, _visible_controls(screen))
+        chart = screen.query_one(LRChart)
+        assert screen.screen.region.contains_region(chart.region) and chart.region.height >= 5
+        before = chart.render().plain
+        assert chart.title.startswith("LR cosine") and "warmup ends 20" in chart.title
+        assert "⣀" in before or "⠤" in before  # a braille curve is drawn, not "too small"
+        # The user tabs to the scheduler: the form scrolls to it and the chart stays on screen.
+        select = screen.query_one("#field-optimizer-lr_scheduler_type")
+        select.focus()
+        await pilot.pause(0.2)
+        assert "optimizer.lr_scheduler_type" in _visible_controls(screen)
+        select.value = "constant"
+        await pilot.pause(0.5)
+        assert chart.title.startswith("LR constant") and "warmup" not in chart.title
+        after = chart.render().plain
+        assert after != before and screen.screen.region.contains_region(chart.region)
+        derived = str(screen.query_one("#derived").render())
+        assert "global batch 32" in derived and "total 500" in derived and "\n" not in derived
+
+
+async def test_160x48_lays_help_beside_the_fields(tmp_path, runs_root):
+    path = tmp_path / "mine.toml"
+    shutil.copy(presets_dir() / "quickstart.toml", path)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_editor(pilot, path)
+        assert not screen.has_class("-narrow") and not screen.has_class("-short")
+        row = screen.query_one(GroupForm).rows()["core.max_steps"]
+        line, notes = row.query_one(".field-line"), row.query_one(".field-notes")
+        assert notes.region.x >= line.region.right and notes.region.y == line.region.y
+        assert len(_visible_controls(screen)) >= 5
+        assert "warmup steps: 20" in str(screen.query_one("#derived").render())
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])

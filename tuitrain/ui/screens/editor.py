@@ -1,5 +1,11 @@
 """The preset editor: groups on the left, the group's form, derived step counts and the LR chart.
 
+The layout follows the terminal: from 120 columns the help sits beside each field and the
+derived values beside the chart; narrower, the group list shows short names and the derived
+values fit one line; under 34 rows the controls are one line high and the chart a few rows.
+Text from the preset (paths, values, problems) is shown literally: no markup, control
+characters escaped.
+
 Every valid edit is written into a tomlkit `PresetDocument` (comments survive) and the
 whole text is revalidated with `load_preset_text` a few times a second at most; problems
 are shown at their fields, and the derived values and LR chart follow the edited preset.
@@ -19,11 +25,20 @@ from textual.widgets.option_list import Option
 
 from tuitrain.errors import TuitrainError
 from tuitrain.paths import presets_dir
+from tuitrain.textfmt import escape_controls, unescape_controls
 from tuitrain.ui.widgets.form import FieldRow, GroupForm
 from tuitrain.ui.widgets.lrchart import LRChart
 
 VALIDATE_DELAY_S = 0.25
-NARROW_WIDTH = 120
+NARROW_WIDTH = 120  # below: short group names, help under each field, derived values on one line
+WIDE_WIDTH = 160  # from here: the group list fits the full titles on one line
+SHORT_HEIGHT = 34  # below: one-line controls, a chart of a few rows
+# Group names that fit the narrow group list (the full titles head each form).
+SHORT_TITLES = {
+    "task": "Task", "core": "Core", "optimizer": "Optim & sched", "dataloader": "Data loader",
+    "logging": "Log & save", "evaluation": "Evaluation", "distributed": "Distributed",
+    "precision": "Precision", "reproducibility": "Seeds", "launch": "Launch",
+}
 
 
 def group_fields(group: str, task_name: str | None = None) -> list:
@@ -70,6 +85,19 @@ def derived_values(preset) -> dict[str, Any]:
     return out
 
 
+def derived_line(derived: dict[str, Any]) -> str:
+    """The derived values in one line, for a narrow or short editor."""
+    if "global batch" not in derived:
+        return "steps unknown: the task cannot count its examples; set max_steps"
+    parts = [f"global batch {derived['global batch']}"]
+    if derived.get("steps per epoch") != "unknown":
+        parts.append(f"{derived['steps per epoch']} steps/epoch")
+    parts += [f"total {derived['total steps']}", f"warmup {derived['warmup steps']}"]
+    if derived.get("world size", 1) != 1:
+        parts.append(f"world {derived['world size']}")
+    return " · ".join(parts)
+
+
 class SaveAsScreen(ModalScreen[Path | None]):
     """Ask for a path to save the preset to."""
 
@@ -82,7 +110,7 @@ class SaveAsScreen(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("Save preset as", classes="dialog-title")
-            yield Input(value=str(self._suggestion), id="saveas-path")
+            yield Input(value=escape_controls(str(self._suggestion)), id="saveas-path")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save", id="save", variant="primary")
@@ -97,7 +125,7 @@ class SaveAsScreen(ModalScreen[Path | None]):
             self.dismiss(None)
 
     def _finish(self) -> None:
-        text = self.query_one(Input).value.strip()
+        text = unescape_controls(self.query_one(Input).value.strip())
         self.dismiss(Path(text).expanduser() if text else None)
 
     def action_cancel(self) -> None:
@@ -125,6 +153,7 @@ class EditorScreen(Screen):
         self.group = "core"
         self._timer = None
         self.derived: dict[str, Any] = {}
+        self.compact_derived = False
 
     def compose(self) -> ComposeResult:
         from tuitrain.config import schema
@@ -132,10 +161,11 @@ class EditorScreen(Screen):
         yield Header()
         with Horizontal(id="editor-body"):
             yield OptionList(*[Option(g.title, id=g.key) for g in schema.GROUPS], id="editor-groups")
-            yield GroupForm(id="editor-form")
-            with Vertical(id="editor-side"):
-                yield Static("", id="derived", markup=False)
-                yield LRChart(id="lr-chart")
+            with Vertical(id="editor-main"):
+                yield GroupForm(id="editor-form")
+                with Horizontal(id="editor-side"):
+                    yield Static("", id="derived", markup=False)
+                    yield LRChart(id="lr-chart")
         yield Static("", id="editor-status", markup=False)
         yield Footer()
 
@@ -145,11 +175,11 @@ class EditorScreen(Screen):
         try:
             self.doc = PresetDocument.load(self.path)
         except (TuitrainError, OSError) as exc:
-            self.notify(f"Cannot open {self.path}: {exc}", severity="error", markup=False)
+            self.notify(escape_controls(f"Cannot open {self.path}: {exc}"), severity="error", markup=False)
             self.app.pop_screen()
             return
-        self.sub_title = str(self.path)
-        self._apply_width(self.app.size.width)
+        self._set_subtitle()
+        self._apply_size(self.app.size.width, self.app.size.height)
         self.validate()
         groups = self.query_one("#editor-groups", OptionList)
         groups.highlighted = groups.get_option_index(self.group)
@@ -157,10 +187,29 @@ class EditorScreen(Screen):
         groups.focus()
 
     def on_resize(self, event) -> None:
-        self._apply_width(event.size.width)
+        self._apply_size(event.size.width, event.size.height)
 
-    def _apply_width(self, width: int) -> None:
-        self.set_class(width < NARROW_WIDTH, "-narrow")
+    def _apply_size(self, width: int, height: int) -> None:
+        """Set the `-narrow` / `-short` layout classes (app.tcss) and what CSS cannot do."""
+        narrow, short = width < NARROW_WIDTH, height < SHORT_HEIGHT
+        self.set_class(narrow, "-narrow")
+        self.set_class(width >= WIDE_WIDTH, "-wide")
+        self.set_class(short, "-short")
+        groups = self.query_one("#editor-groups", OptionList)
+        groups.compact = narrow
+        from tuitrain.config import schema
+
+        for group in schema.GROUPS:
+            groups.replace_option_prompt(group.key, SHORT_TITLES.get(group.key, group.title) if narrow else group.title)
+        self.query_one(GroupForm).set_compact(short)
+        if self.compact_derived != (narrow or short):
+            self.compact_derived = narrow or short
+            if self.doc is not None:
+                self._update_derived()
+
+    def _set_subtitle(self) -> None:
+        """The file's path in the header (control characters escaped; never markup)."""
+        self.sub_title = escape_controls(str(self.path)) + (" (modified)" if self.dirty else "")
 
     # Groups and values ---------------------------------------------------
 
@@ -204,7 +253,7 @@ class EditorScreen(Screen):
             event.row.set_error(str(exc))
             return
         self.dirty = True
-        self.sub_title = f"{self.path} (modified)"
+        self._set_subtitle()
         if field.group == "task" and field.key == "name":
             await self.show_group("task")
         self._schedule_validation()
@@ -237,9 +286,10 @@ class EditorScreen(Screen):
         status = self.query_one("#editor-status", Static)
         status.set_class(bool(errors), "-error")
         if errors:
-            status.update("\n".join(str(e) for e in errors[:3]) + (f"\n… {len(errors) - 3} more" if len(errors) > 3 else ""))
+            lines = [escape_controls(str(e), tab=" ") for e in errors[:3]]
+            status.update("\n".join(lines) + (f"\n… {len(errors) - 3} more" if len(errors) > 3 else ""))
         else:
-            notes = [str(p) for p in self.problems][:2]
+            notes = [escape_controls(str(p), tab=" ") for p in self.problems][:2]
             status.update("✓ valid" + ("" if not notes else " · " + " · ".join(notes)))
         self._update_derived()
 
@@ -267,13 +317,17 @@ class EditorScreen(Screen):
         try:
             self.derived = derived_values(self.preset)
         except TuitrainError as exc:
-            panel.update(str(exc))
-            chart.set_message(str(exc))
+            panel.update(escape_controls(str(exc), tab=" "))
+            chart.set_message(escape_controls(str(exc), tab=" "))
             return
-        lines = [f"{k:>16}: {v}" for k, v in self.derived.items() if not k.startswith("_")]
         args = self.preset.args
-        lines.append(f"{'schedule':>16}: {args.lr_scheduler_type} @ lr {args.learning_rate:g}")
-        panel.update("\n".join(lines))
+        if self.compact_derived:
+            panel.update(derived_line(self.derived))
+        else:
+            lines = [f"{k:>15}: {v}" for k, v in self.derived.items() if not k.startswith("_")]
+            lines.append(f"{'schedule':>15}: {args.lr_scheduler_type}")
+            lines.append(f"{'peak lr':>15}: {args.learning_rate:g}")
+            panel.update("\n".join(lines))
         plan = self.derived.get("_plan")
         if plan is None:
             chart.set_message("Total steps unknown: set max_steps")
@@ -299,12 +353,12 @@ class EditorScreen(Screen):
         try:
             self.doc.save(path)
         except (TuitrainError, OSError) as exc:
-            self.notify(f"Cannot save {path}: {exc}", severity="error", markup=False)
+            self.notify(escape_controls(f"Cannot save {path}: {exc}"), severity="error", markup=False)
             return False
         self.path = path
         self.dirty = False
-        self.sub_title = str(path)
-        self.notify(f"Saved {path}", markup=False)
+        self._set_subtitle()
+        self.notify(escape_controls(f"Saved {path}"), markup=False)
         return True
 
     def action_save_as(self, then=None) -> None:
@@ -346,6 +400,7 @@ class EditorScreen(Screen):
                 if ok:
                     self.app.pop_screen()
 
-            self.app.push_screen(ConfirmScreen("Discard unsaved changes?", str(self.path), "Discard"), answered)
+            self.app.push_screen(ConfirmScreen("Discard unsaved changes?", escape_controls(str(self.path)), "Discard"),
+                                 answered)
             return
         self.app.pop_screen()

@@ -4,10 +4,15 @@ Numbers and strings are `Input`s parsed as you type (a bad value is flagged at t
 field), choices are `Select`s and booleans `Switch`es. Each row shows the field's help,
 its default, and a warning when the engine ignores it. A valid edit posts
 `FieldRow.Changed(field, value)`; the screen applies it and validates the whole preset.
+
+Text from a preset is shown literally: control characters (ANSI escapes included) are
+written as `\\xNN` in the inputs and read back as the character, and nothing is markup.
+With `compact` the controls are one line high (see `GroupForm.set_compact`).
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 from typing import Any
 
@@ -16,31 +21,43 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, Switch
 
+from tuitrain.textfmt import escape_controls, unescape_controls
+
 
 def format_value(value: Any) -> str:
-    """How a value is written in an Input (TOML-ish, but bare strings)."""
+    """How a value is written in an Input (TOML-ish, but bare strings; controls as `\\xNN`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(escape_controls(str(v)) for v in value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_scalar(v)}" for k, v in value.items()) + "}"
-    return str(value)
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(v)}" for k, v in value.items()) + "}"
+    return escape_controls(str(value))
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
+    return key if bare else _toml_scalar(key)
 
 
 def _toml_scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        # JSON's escapes are TOML's (\\uXXXX for C0); DEL must be escaped in TOML too.
+        return escape_controls(json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f"))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return format_value(value)
     return str(value)
 
 
 def parse_value(field, text: str) -> Any:
     """The typed value of `text` for `field`; `ValueError` with a readable reason."""
-    text = text.strip()
+    text = unescape_controls(text.strip())
     kind = field.type
     if text == "":
         if field.nullable:
@@ -69,6 +86,9 @@ def parse_value(field, text: str) -> Any:
             value = text
     elif kind == "list[str]":
         value = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [v for v in value if field.choices and v not in field.choices]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not one of: {', '.join(map(str, field.choices))}")
     elif kind == "table":
         try:
             value = tomllib.loads(f"v = {text}")["v"]
@@ -96,8 +116,16 @@ def widget_id(field) -> str:
     return "field-" + f"{field.group}-{field.key}".replace(".", "-")
 
 
+def _has_controls(text: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F or 0x80 <= ord(ch) < 0xA0 for ch in text)
+
+
 class FieldRow(Vertical):
-    """One field: label, control, help with default, engine-support note and error."""
+    """One field: label and control (its error under it), then help with default and notes.
+
+    The app stylesheet lays the notes under the control in a narrow form and beside it in
+    a wide one; both parts are always there.
+    """
 
     class Changed(Message):
         """A field got a new valid value."""
@@ -108,45 +136,50 @@ class FieldRow(Vertical):
             self.field = field
             self.value = value
 
-    def __init__(self, field, value: Any) -> None:
+    def __init__(self, field, value: Any, compact: bool = False) -> None:
         super().__init__(id="row-" + widget_id(field))
         self.field = field
         self.value = value
+        self.compact = compact
+        self._shown, self._filled = format_value(value), value
 
     def compose(self) -> ComposeResult:
         field = self.field
         with Horizontal(classes="field-line"):
-            yield Label(field.key, classes="field-label", markup=False)
+            yield Label(escape_controls(field.key), classes="field-label", markup=False)
             with Vertical(classes="field-control"):
                 yield self._control()
-        yield Static(self._help_text(), classes="field-help", markup=False)
-        if not field.honoured:
-            note = field.honoured_note or "the engine ignores this field"
-            yield Static(f"⚠ not used by the engine: {note}", classes="field-ignored", markup=False)
-        yield Static("", classes="field-error", markup=False)
+                yield Static("", classes="field-error", markup=False)
+        with Vertical(classes="field-notes"):
+            yield Static(self._help_text(), classes="field-help", markup=False)
+            if not field.honoured:
+                note = field.honoured_note or "the engine ignores this field"
+                yield Static(escape_controls(f"⚠ not used by the engine: {note}"), classes="field-ignored", markup=False)
 
     def _help_text(self) -> str:
         default = format_value(self.field.default)
         default = default if default != "" else ("none" if self.field.default is None else '""')
-        return f"{self.field.help} (default: {default})"
+        return escape_controls(f"{self.field.help} (default: {default})", tab=" ")
 
     def _control(self):
         field, wid = self.field, widget_id(self.field)
         if field.type == "bool" and not field.nullable:
             return Switch(value=bool(self.value), id=wid)
-        if field.choices:
+        if field.choices and field.type != "list[str]":  # a list of choices is typed, comma-separated
             # Select values are the choices' text (choices may mix bools, numbers and strings).
             self._choices = {format_value(c): c for c in field.choices}
             options = [(text, text) for text in self._choices]
             current = format_value(self.value)
             value = current if self.value is not None and current in self._choices else Select.NULL
-            return Select(options, value=value, allow_blank=field.nullable or value is Select.NULL, id=wid)
-        return Input(value=format_value(self.value), placeholder=format_value(field.default), id=wid)
+            return Select(options, value=value, allow_blank=field.nullable or value is Select.NULL, id=wid,
+                          compact=self.compact)
+        return Input(value=self._shown, placeholder=format_value(field.default), id=wid, compact=self.compact)
 
     def set_error(self, message: str | None) -> None:
         """Show (or clear) an error under the field."""
         self.set_class(bool(message), "-invalid")
-        self.query_one(".field-error", Static).update(f"✗ {message}" if message else "")
+        text = f"✗ {escape_controls(message, tab=' ')}" if message else ""
+        self.query_one(".field-error", Static).update(text)
 
     @property
     def error(self) -> str | None:
@@ -157,12 +190,22 @@ class FieldRow(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        try:
-            value = parse_value(self.field, event.value)
-        except ValueError as exc:
-            self.set_error(str(exc))
+        if _has_controls(event.value):
+            # Pasted control characters: show them escaped; the next Changed parses that text.
+            event.input.value = escape_controls(event.value)
+            event.input.cursor_position = len(event.input.value)
             return
-        self.set_error(None)
+        if event.value == self._shown:
+            # The text as it was filled in (or an edit back to it): the value is unchanged.
+            self.set_error(None)
+            value = self._filled
+        else:
+            try:
+                value = parse_value(self.field, event.value)
+            except ValueError as exc:
+                self.set_error(str(exc))
+                return
+            self.set_error(None)
         if value == self.value and (value is None) == (self.value is None):
             return  # the initial fill, or an edit back to the same value: nothing to write
         self.value = value
@@ -187,13 +230,23 @@ class FieldRow(Vertical):
 class GroupForm(VerticalScroll):
     """The fields of one group; `show(fields, values)` replaces its rows."""
 
+    compact = False
+
     async def show(self, title: str, doc: str, fields: list, values: dict[str, Any]) -> None:
         """Replace the rows with `fields`, filled from `values` (keyed `group.key`)."""
         await self.remove_children()
-        rows = [Static(title, classes="dialog-title", markup=False), Static(doc, classes="field-help", markup=False)]
-        rows += [FieldRow(f, values.get(f"{f.group}.{f.key}", f.default)) for f in fields]
+        rows = [Static(title, classes="form-title", markup=False), Static(doc, classes="form-doc", markup=False)]
+        rows += [FieldRow(f, values.get(f"{f.group}.{f.key}", f.default), self.compact) for f in fields]
         await self.mount_all(rows)
         self.scroll_home(animate=False)
+
+    def set_compact(self, compact: bool) -> None:
+        """One-line controls (short terminals) or the usual three-line ones."""
+        self.compact = compact
+        for row in self.query(FieldRow):
+            row.compact = compact
+        for control in self.query("FieldRow Input, FieldRow Select"):
+            control.compact = compact
 
     def rows(self) -> dict[str, FieldRow]:
         """The rows shown, keyed `group.key`."""
