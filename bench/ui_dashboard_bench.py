@@ -1,10 +1,12 @@
-"""Dashboard redraw cost: a 1M-logged-step run against a 1k-step run (ratios from one run).
+"""Dashboard redraw cost and memory: a 1M-logged-step run against a 1k-step run.
 
-Writes two runs' metrics.jsonl, loads each into the dashboard's `RunHistory`, then times
-the redraw path the screen's timer runs (decimate to chart width, smooth, render the
-braille chart text) at 160 columns. Passes when 1M ≤ 2× 1k; prints peak RSS too.
+Writes two runs' metrics.jsonl. For each, a child process loads it into the dashboard's
+`RunHistory` and times the redraw path the screen's timer runs (decimate to chart width,
+smooth, render the braille chart text); a second child opens the real `DashboardScreen`
+headless on the run and waits until it has read every event. Each child reports its peak
+RSS, so the two sizes' memory shows side by side. Passes when redraw at 1M ≤ 2× 1k.
 
-    .venv/bin/python bench/ui_dashboard_bench.py [--steps 1000000]
+    .venv/bin/python bench/ui_dashboard_bench.py [--steps 1000000] [--no-app]
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,21 +57,77 @@ def time_redraws(history: RunHistory, n: int = 50) -> float:
     return (time.perf_counter() - start) / n
 
 
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_history(run_dir: Path) -> dict:
+    """Load the run into a RunHistory, time its redraws; the figures of this process."""
+    history = RunHistory(run_dir)
+    t0 = time.perf_counter()
+    history.update()
+    load_s = time.perf_counter() - t0
+    return {"load_s": load_s, "redraw_s": time_redraws(history), "rss_mib": peak_rss_mib()}
+
+
+def child_app(run_dir: Path, steps: int) -> dict:
+    """Open the dashboard headless on the run; wait until it has read every event."""
+    import asyncio
+
+    from textual.app import App
+
+    from tuitrain.ui.screens.dashboard import DashboardScreen
+
+    class One(App):
+        def on_mount(self) -> None:
+            self.push_screen(DashboardScreen(run_dir))
+
+    async def body() -> float:
+        app = One()
+        async with app.run_test(size=(160, 48)) as pilot:
+            t0 = time.perf_counter()
+            while not isinstance(app.screen, DashboardScreen) or app.screen.history.last_step < steps:
+                await pilot.pause(0.1)
+            load_s = time.perf_counter() - t0
+            await pilot.pause(1.0)  # a few redraws of the loaded run
+        return load_s
+
+    load_s = asyncio.run(body())
+    return {"app_load_s": load_s, "app_rss_mib": peak_rss_mib()}
+
+
+def in_child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--no-app", action="store_true", help="skip opening the dashboard app")
+    parser.add_argument("--child", choices=("history", "app"), help=argparse.SUPPRESS)
+    parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        result = child_history(args.run) if args.child == "history" else child_app(args.run, args.steps)
+        print(json.dumps(result))
+        return 0
+    figures = {}
     with tempfile.TemporaryDirectory() as tmp:
-        small, big = RunHistory(write_run(Path(tmp), 1000)), RunHistory(write_run(Path(tmp), args.steps))
-        small.update()
-        t0 = time.perf_counter()
-        big.update()
-        load_s = time.perf_counter() - t0
-        t_small, t_big = time_redraws(small), time_redraws(big)
-    ratio = t_big / t_small
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"redraw 1k: {t_small * 1e3:.2f} ms  {args.steps}: {t_big * 1e3:.2f} ms  ratio {ratio:.2f} (≤ 2)")
-    print(f"first load of {args.steps} steps: {load_s:.1f} s; peak RSS {rss_mib:.0f} MiB")
+        for steps in (1000, args.steps):
+            run = write_run(Path(tmp), steps)
+            figures[steps] = in_child("--child", "history", "--run", str(run), "--steps", str(steps))
+            if not args.no_app:
+                figures[steps].update(in_child("--child", "app", "--run", str(run), "--steps", str(steps)))
+    small, big = figures[1000], figures[args.steps]
+    ratio = big["redraw_s"] / small["redraw_s"]
+    print(f"{'':>22} {'1000':>10} {args.steps:>10}")
+    print(f"{'redraw (ms)':>22} {small['redraw_s'] * 1e3:>10.2f} {big['redraw_s'] * 1e3:>10.2f}   ratio {ratio:.2f} (≤ 2)")
+    print(f"{'history load (s)':>22} {small['load_s']:>10.2f} {big['load_s']:>10.2f}")
+    print(f"{'history peak RSS (MiB)':>22} {small['rss_mib']:>10.0f} {big['rss_mib']:>10.0f}")
+    if not args.no_app:
+        print(f"{'app load (s)':>22} {small['app_load_s']:>10.2f} {big['app_load_s']:>10.2f}")
+        print(f"{'app peak RSS (MiB)':>22} {small['app_rss_mib']:>10.0f} {big['app_rss_mib']:>10.0f}")
     return 0 if ratio <= 2.0 else 1
 
 
