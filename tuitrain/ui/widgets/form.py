@@ -18,6 +18,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, Switch
 
@@ -142,6 +143,7 @@ class FieldRow(Vertical):
         self.value = value
         self.compact = compact
         self._shown, self._filled = format_value(value), value
+        self._error: str | None = None
 
     def compose(self) -> ComposeResult:
         field = self.field
@@ -177,16 +179,17 @@ class FieldRow(Vertical):
 
     def set_error(self, message: str | None) -> None:
         """Show (or clear) an error under the field."""
+        self._error = escape_controls(message, tab=" ") if message else None
         self.set_class(bool(message), "-invalid")
-        text = f"✗ {escape_controls(message, tab=' ')}" if message else ""
-        self.query_one(".field-error", Static).update(text)
+        try:
+            self.query_one(".field-error", Static).update(f"✗ {self._error}" if self._error else "")
+        except NoMatches:
+            pass  # the row is being removed (another group is shown) or not composed yet
 
     @property
     def error(self) -> str | None:
-        """The error shown now, if any."""
-        if not self.has_class("-invalid"):
-            return None
-        return str(self.query_one(".field-error", Static).render()).removeprefix("✗ ")
+        """The error shown now (as drawn: control characters escaped), if any."""
+        return self._error
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
