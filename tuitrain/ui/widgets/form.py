@@ -85,6 +85,8 @@ def parse_value(field, text: str) -> Any:
             value = int(text)
         except ValueError:
             value = text
+            if field.choices and value not in field.choices:
+                raise ValueError(f"expected a whole number or one of: {', '.join(map(str, field.choices))}") from None
     elif kind == "list[str]":
         value = [part.strip() for part in text.split(",") if part.strip()]
         unknown = [v for v in value if field.choices and v not in field.choices]
@@ -161,13 +163,17 @@ class FieldRow(Vertical):
     def _help_text(self) -> str:
         default = format_value(self.field.default)
         default = default if default != "" else ("none" if self.field.default is None else '""')
-        return escape_controls(f"{self.field.help} (default: {default})", tab=" ")
+        typed = ""
+        if self.field.choices and self.field.type != "str":  # no Select lists them
+            typed = "; a number or " if self.field.type == "int|str" else "; any of "
+            typed += ", ".join(format_value(c) for c in self.field.choices)
+        return escape_controls(f"{self.field.help} (default: {default}{typed})", tab=" ")
 
     def _control(self):
         field, wid = self.field, widget_id(self.field)
         if field.type == "bool" and not field.nullable:
             return Switch(value=bool(self.value), id=wid)
-        if field.choices and field.type != "list[str]":  # a list of choices is typed, comma-separated
+        if field.choices and field.type == "str":  # lists and number-or-word fields are typed
             # Select values are the choices' text (choices may mix bools, numbers and strings).
             self._choices = {format_value(c): c for c in field.choices}
             options = [(text, text) for text in self._choices]
