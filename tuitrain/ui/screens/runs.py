@@ -95,6 +95,12 @@ def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar
     return tuple(cells[c] for c in columns if c)
 
 
+def _set_text(static: Static, text: str) -> None:
+    """Update a Static only when its text changes: each update lays the whole screen out."""
+    if static.content != text:
+        static.update(text)
+
+
 class RunsScreen(Screen):
     """Every run under the runs root; the home of the app."""
 
@@ -218,11 +224,10 @@ class RunsScreen(Screen):
         empty = self.query_one("#runs-empty", Static)
         empty.display = not self.runs
         root = self.runs_root or self._default_root()
-        empty.update(f"No runs yet under {root}. Press n to start one from a preset.")
+        _set_text(empty, f"No runs yet under {root}. Press n to start one from a preset.")
         running = sum(1 for r in self.runs if r.state in ACTIVE)
-        self.query_one("#runs-status", Static).update(
-            f"{len(self.runs)} runs, {running} active, {len(self.marked)} marked · {root}"
-        )
+        _set_text(self.query_one("#runs-status", Static),
+                  f"{len(self.runs)} runs, {running} active, {len(self.marked)} marked · {root}")
 
     def _default_root(self) -> str:
         try:
