@@ -40,11 +40,12 @@ def _pushes(hub):
 ])
 def test_each_strategy_pushes_what_hf_pushes(tmp_path, monkeypatch, strategy, expected):
     hub = install_hub(monkeypatch)
-    assert run(regression_preset(hub_strategy=strategy, hub_always_push=True, **SAVES), tmp_path) == 0
+    preset = regression_preset(hub_strategy=strategy, hub_always_push=True, run_name="exp", **SAVES)
+    assert run(preset, tmp_path) == 0
     ckpt_files = sorted(p.name for p in (tmp_path / "checkpoint-4").iterdir())
     assert "trainer_state.json" in ckpt_files and "optimizer.safetensors" in ckpt_files
     assert _pushes(hub) == [(m, p, ckpt_files if f == "CKPT" else f) for m, p, f in expected]
-    assert hub.named("create_repo") == [(tmp_path.name, None, True, None)]  # once, the run's name
+    assert hub.named("create_repo") == [(tmp_path.name, None, True, None)]  # once, the run dir's name
     assert {u["repo_id"] for u in hub.uploads()} == {f"me/{tmp_path.name}"}
     final = hub.uploads()[-1]["files"]["model.safetensors"]
     assert final == (tmp_path / "checkpoint-4" / "model.safetensors").read_bytes()

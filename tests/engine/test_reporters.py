@@ -131,3 +131,22 @@ def test_trackers_are_closed_with_the_failure_state(tmp_path, monkeypatch):
     assert tb.calls[-1] == ("close",)
     assert wandb.named("finish") == [({"exit_code": 1},)]
     assert mlflow.calls[-1] == ("end_run", "FAILED")
+
+
+def test_a_stopped_run_ends_the_trackers_as_stopped(tmp_path, monkeypatch):
+    from tuitrain.engine.trainer import Trainer
+
+    tb, wandb, mlflow = install_tensorboard(monkeypatch), install_wandb(monkeypatch), install_mlflow(monkeypatch)
+    after = Trainer._after_step
+
+    def stop_at_2(self, *a, **kw):
+        self.stop.requested = self.global_step == 2
+        return after(self, *a, **kw)
+
+    monkeypatch.setattr(Trainer, "_after_step", stop_at_2)
+    assert run(regression_preset(max_steps=4, report_to=["tensorboard", "wandb", "mlflow"]), tmp_path) == 0
+    assert events(tmp_path, "status")[-1]["state"] == "stopped"
+    assert [step for _, step in mlflow.named("log_metrics")] == [1, 2]
+    assert tb.calls[-1] == ("close",)
+    assert wandb.named("finish") == [({"exit_code": 0},)]
+    assert mlflow.calls[-1] == ("end_run", "KILLED")

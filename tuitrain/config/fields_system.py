@@ -120,7 +120,7 @@ FIELDS = [
            "Upload the model (and checkpoints, per hub_strategy) to the Hugging Face Hub in the background. "
            "Needs huggingface_hub and a login (huggingface-cli login or HF_TOKEN)."),
     _repro("hub_model_id", STR, None, "Hub repository (\"user/name\", or a name in your namespace).",
-           unset="the run's name", example="me/model"),
+           unset="the run directory's name (HF: output_dir's)", example="me/model"),
     _repro("hub_strategy", STR, "every_save",
            "What is pushed: end = the final model; every_save = the model at each save; checkpoint = also "
            "the latest checkpoint as last-checkpoint/; all_checkpoints = every checkpoint folder.",

@@ -26,7 +26,8 @@ class Integrations:
         self.emit = emit
         self.step = 0
         self.reporters = Reporters.build(args, task, Path(run_dir), run_name) if is_main else None
-        self.hub = (HubPusher(args, Path(run_dir), run_name)
+        # HF names the repository after output_dir, not run_name: here, the run directory
+        self.hub = (HubPusher(args, Path(run_dir), Path(run_dir).name)
                     if is_main and getattr(args, "push_to_hub", False) else None)
         self._finished = False
 
