@@ -65,6 +65,8 @@ def _folded_values(preset: Any) -> dict[str, Any]:
     if getattr(args, "include_inputs_for_metrics", False):
         extra = list(values.get("include_for_metrics") or [])
         values["include_for_metrics"] = extra if "inputs" in extra else ["inputs", *extra]
+    if values.get("resume_from_checkpoint") == "last":
+        values["resume_from_checkpoint"] = True  # HF's spelling: the newest checkpoint in output_dir
     values["output_dir"] = _output_dir(preset)
     return values
 
