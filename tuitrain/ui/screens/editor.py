@@ -230,7 +230,7 @@ class EditorScreen(Screen):
         task_name = self.value_of("task", "name", None)
         fields = group_fields(group, task_name)
         values = {f"{f.group}.{f.key}": self.value_of(f.group, f.key, f.default) for f in fields}
-        await self.query_one(GroupForm).show(info.title, info.doc, fields, values)
+        await self.query_one(GroupForm).show(group, info.title, info.doc, fields, values)
         self._show_problems()
 
     async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -255,7 +255,14 @@ class EditorScreen(Screen):
         self.dirty = True
         self._set_subtitle()
         if field.group == "task" and field.key == "name":
+            # The task's options follow its name; a rebuilt page gives the name its focus back.
+            typing = self.focused is not None and event.row in self.focused.ancestors
             await self.show_group("task")
+            name = self.query_one(GroupForm).rows().get("task.name")
+            if typing and name is not None and name is not event.row:
+                control = name.query_one(Input)
+                control.focus()
+                control.cursor_position = len(control.value)
         self._schedule_validation()
 
     def _schedule_validation(self) -> None:

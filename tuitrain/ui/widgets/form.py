@@ -236,21 +236,48 @@ class FieldRow(Vertical):
         self.post_message(self.Changed(self, self.field, value))
 
 
+class FormPage(Vertical):
+    """The title, doc and rows of one group (kept while the editor is open)."""
+
+    DEFAULT_CSS = "FormPage { height: auto; }"
+
+    def __init__(self, key: str, fields: list) -> None:
+        super().__init__(classes="form-page")
+        self.key = key
+        self.signature = tuple(f"{f.group}.{f.key}" for f in fields)
+
+
 class GroupForm(VerticalScroll):
-    """The fields of one group; `show(fields, values)` replaces its rows."""
+    """The fields of one group at a time: `show(key, …)` builds a group's page on its first
+    visit and shows it again after (switching groups is then instant; rows keep their state)."""
 
     compact = False
 
-    async def show(self, title: str, doc: str, fields: list, values: dict[str, Any]) -> None:
-        """Replace the rows with `fields`, filled from `values` (keyed `group.key`)."""
-        await self.remove_children()
-        rows = [Static(title, classes="form-title", markup=False), Static(doc, classes="form-doc", markup=False)]
-        rows += [FieldRow(f, values.get(f"{f.group}.{f.key}", f.default), self.compact) for f in fields]
-        await self.mount_all(rows)
+    async def show(self, key: str, title: str, doc: str, fields: list, values: dict[str, Any]) -> None:
+        """Show group `key` with `fields`, filled from `values` (keyed `group.key`) when built.
+
+        A page whose fields differ from `fields` (the task's options follow the task) is rebuilt.
+        """
+        page = self._page(key)
+        signature = tuple(f"{f.group}.{f.key}" for f in fields)
+        if page is not None and page.signature != signature:
+            await page.remove()
+            page = None
+        if page is None:
+            page = FormPage(key, fields)
+            await self.mount(page)
+            rows = [Static(title, classes="form-title", markup=False), Static(doc, classes="form-doc", markup=False)]
+            rows += [FieldRow(f, values.get(f"{f.group}.{f.key}", f.default), self.compact) for f in fields]
+            await page.mount_all(rows)
+        for other in self.query_children(FormPage):
+            other.display = other is page
         self.scroll_home(animate=False)
 
+    def _page(self, key: str) -> FormPage | None:
+        return next((p for p in self.query_children(FormPage) if p.key == key), None)
+
     def set_compact(self, compact: bool) -> None:
-        """One-line controls (short terminals) or the usual three-line ones."""
+        """One-line controls (short terminals) or the usual three-line ones, on every page."""
         self.compact = compact
         for row in self.query(FieldRow):
             row.compact = compact
@@ -258,5 +285,8 @@ class GroupForm(VerticalScroll):
             control.compact = compact
 
     def rows(self) -> dict[str, FieldRow]:
-        """The rows shown, keyed `group.key`."""
-        return {f"{row.field.group}.{row.field.key}": row for row in self.query(FieldRow)}
+        """The rows shown now, keyed `group.key`."""
+        page = next((p for p in self.query_children(FormPage) if p.display), None)
+        if page is None:
+            return {}
+        return {f"{row.field.group}.{row.field.key}": row for row in page.query_children(FieldRow)}
