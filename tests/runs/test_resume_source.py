@@ -70,3 +70,14 @@ def test_a_missing_or_incomplete_checkpoint_is_refused_before_a_run_dir_exists(i
         launch(_preset(isolated, f'"{missing}"'))
     assert str(info.value) == f"core.resume_from_checkpoint: {missing}: no such checkpoint folder"
     assert sorted(p.name for p in (isolated / "runs").iterdir()) == ["exp-1"]
+
+
+@pytest.mark.parametrize("auto, expected", [(True, 5), (False, 8)])
+def test_with_auto_find_batch_size_the_checkpoint_batch_is_taken(isolated, auto, expected):
+    source = _run(isolated, "exp-1", "exp", 100.0, checkpoints=(3,)) / "checkpoint-3"
+    (source / "trainer_state.json").write_text(json.dumps(
+        {"global_step": 3, "config": {"core.per_device_train_batch_size": 5}}))
+    path = _preset(isolated, f'"{source}"\nper_device_train_batch_size = 8\nauto_find_batch_size = {str(auto).lower()}')
+    preset = load_preset(path)
+    resolve_resume_source(preset)
+    assert preset.args.per_device_train_batch_size == expected

@@ -71,8 +71,8 @@ FIELDS = [
           "On an out-of-memory error in training, shrink per_device_train_batch_size (× 0.9, as "
           "accelerate's find_executable_batch_size does) and restart training from step 0; the run's "
           "preset.toml records the batch that fitted. Saves guessing the largest batch that fits.",
-          honoured_note="single-process runs only; a run resumed from a checkpoint keeps its batch "
-          "size, so an out-of-memory error there fails the run"),
+          honoured_note="single-process runs only; a resumed run keeps its checkpoint's batch size "
+          "(as HF does), so an out-of-memory error there fails the run"),
     _core("average_tokens_across_devices", BOOL, True,
           "Average the token count across devices so the loss is normalised identically on every rank."),
     _core("resume_from_checkpoint", STR, None,

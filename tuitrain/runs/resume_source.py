@@ -5,10 +5,13 @@ run gets a directory of its own, so `true` / `"last"` means the newest complete 
 of the latest earlier run of the same preset (its `run.json` `preset_name`) among the runs
 tuitrain knows (`tuitrain ls`). The resolved absolute path is frozen into the new run's
 `preset.toml`, and a missing or incomplete folder is refused before anything is created.
+With `auto_find_batch_size`, the new run takes the batch size the checkpoint trained with, as
+HF does (it may have been shrunk after running out of memory).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -68,3 +71,17 @@ def resolve_resume_source(preset: Any) -> None:
         if not (path / "trainer_state.json").is_file():
             raise TuitrainError(f"{FIELD}: {path}: not a complete checkpoint (no trainer_state.json)")
     preset.args.resume_from_checkpoint = str(path.resolve())
+    if getattr(preset.args, "auto_find_batch_size", False):
+        _adopt_batch_size(preset, path)
+
+
+def _adopt_batch_size(preset: Any, path: Path) -> None:
+    """As HF does with auto_find_batch_size: continue with the batch size the checkpoint
+    trained with (a run that shrank its batch records the one that fitted)."""
+    try:
+        saved = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        batch = (saved.get("config") or {}).get("core.per_device_train_batch_size")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return  # the engine refuses an unreadable checkpoint, with the reason
+    if type(batch) is int and batch >= 1:
+        preset.args.per_device_train_batch_size = batch
