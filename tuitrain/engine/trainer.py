@@ -97,6 +97,7 @@ class Trainer:
 
         self.global_step = 0
         self.log_history: list[dict] = []
+        self.window_loss = torch.zeros((), device=self.device)  # the loss summed over the logging window
         self._reset_window()
         self._pending_rng = None
         if resume_from:
@@ -144,7 +145,7 @@ class Trainer:
     # -- events -----------------------------------------------------------------------------
 
     def _reset_window(self) -> None:
-        self.window_loss = torch.zeros((), device=self.device)
+        self.window_loss.zero_()  # in place: cheaper than a new tensor at every logging step
         self.window_steps = self.window_samples = self.window_tokens = 0
         self.window_t0 = time.perf_counter()
         self.grad_norm = None
@@ -324,11 +325,13 @@ class Trainer:
         return None
 
     def _log(self, progress: ProgressLine) -> None:
-        loss = self.window_loss / max(self.window_steps, 1)
+        loss_sum = self.window_loss
         if self.ctx.world_size > 1:
-            loss = all_reduce_mean(loss, self.ctx)
+            loss_sum = all_reduce_mean(loss_sum, self.ctx)
         elapsed = max(time.perf_counter() - self.window_t0, 1e-9)
-        fields = {"step": self.global_step, "epoch": self._epoch_float(), "loss": float(loss.item()),
+        # The mean is taken on the host: one tensor op less per logging step.
+        loss = float(loss_sum.item()) / max(self.window_steps, 1)
+        fields = {"step": self.global_step, "epoch": self._epoch_float(), "loss": loss,
                   "learning_rate": float(self.optimizer.param_groups[0]["lr"])}
         if self.grad_norm is not None:
             fields["grad_norm"] = float(self.grad_norm.item())
