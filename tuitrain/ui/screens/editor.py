@@ -19,13 +19,15 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tuitrain.errors import TuitrainError
 from tuitrain.paths import presets_dir
-from tuitrain.textfmt import escape_controls, unescape_controls
+from tuitrain.textfmt import escape_controls
+from tuitrain.ui.screens.saveas import SaveAsScreen
+from tuitrain.ui.widgets.derived import derived_box, derived_line, derived_values
 from tuitrain.ui.widgets.form import FieldRow, GroupForm
 from tuitrain.ui.widgets.lrchart import LRChart
 
@@ -50,86 +52,6 @@ def group_fields(group: str, task_name: str | None = None) -> list:
     if group == "task" and task_name in BUILTIN_TASKS:
         fields += list(BUILTIN_TASKS[task_name].options.values())
     return fields
-
-
-def derived_values(preset) -> dict[str, Any]:
-    """Global batch, steps per epoch, total and warmup steps of a valid preset.
-
-    Values that need the data set's size read "unknown" when the task cannot tell it
-    without loading the data.
-    """
-    from tuitrain.config.steps import plan_steps
-    from tuitrain.config.tasks import train_examples
-
-    launch = preset.launch
-    world = 1
-    if getattr(launch, "launcher", "local") == "torchrun":
-        nproc = getattr(launch, "nproc_per_node", 1)
-        world = (nproc if isinstance(nproc, int) else 1) * int(getattr(launch, "nnodes", 1) or 1)
-    examples = train_examples(preset.task.name, dict(preset.task.options))
-    known = examples is not None
-    args = preset.args
-    if not known and (getattr(args, "max_steps", -1) or -1) <= 0:
-        return {"world size": world, "train examples": "unknown (set max_steps to fix the total)"}
-    plan = plan_steps(args, examples if known else 0, world_size=world)
-    out: dict[str, Any] = {
-        "world size": world,
-        "train examples": examples if known else "unknown",
-        "global batch": plan.global_batch,
-        "steps per epoch": plan.updates_per_epoch if known else "unknown",
-        "epochs": plan.num_epochs if known else "-",
-        "total steps": plan.total_steps,
-        "warmup steps": plan.warmup_steps,
-        "_plan": plan,
-    }
-    return out
-
-
-def derived_line(derived: dict[str, Any]) -> str:
-    """The derived values in one line, for a narrow or short editor."""
-    if "global batch" not in derived:
-        return "steps unknown: the task cannot count its examples; set max_steps"
-    parts = [f"global batch {derived['global batch']}"]
-    if derived.get("steps per epoch") != "unknown":
-        parts.append(f"{derived['steps per epoch']} steps/epoch")
-    parts += [f"total {derived['total steps']}", f"warmup {derived['warmup steps']}"]
-    if derived.get("world size", 1) != 1:
-        parts.append(f"world {derived['world size']}")
-    return " · ".join(parts)
-
-
-class SaveAsScreen(ModalScreen[Path | None]):
-    """Ask for a path to save the preset to."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="saveas.cancel")]
-
-    def __init__(self, suggestion: Path) -> None:
-        super().__init__()
-        self._suggestion = suggestion
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label("Save preset as", classes="dialog-title")
-            yield Input(value=escape_controls(str(self._suggestion)), id="saveas-path")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Save", id="save", variant="primary")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._finish()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "save":
-            self._finish()
-        else:
-            self.dismiss(None)
-
-    def _finish(self) -> None:
-        text = unescape_controls(self.query_one(Input).value.strip())
-        self.dismiss(Path(text).expanduser() if text else None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class EditorScreen(Screen):
@@ -328,13 +250,7 @@ class EditorScreen(Screen):
             chart.set_message(escape_controls(str(exc), tab=" "))
             return
         args = self.preset.args
-        if self.compact_derived:
-            panel.update(derived_line(self.derived))
-        else:
-            lines = [f"{k:>15}: {v}" for k, v in self.derived.items() if not k.startswith("_")]
-            lines.append(f"{'schedule':>15}: {args.lr_scheduler_type}")
-            lines.append(f"{'peak lr':>15}: {args.learning_rate:g}")
-            panel.update("\n".join(lines))
+        panel.update(derived_line(self.derived) if self.compact_derived else derived_box(self.derived, args))
         plan = self.derived.get("_plan")
         if plan is None:
             chart.set_message("Total steps unknown: set max_steps")
