@@ -104,3 +104,18 @@ def test_a_line_holding_two_objects_is_corrupt_not_two_events(tmp_path):
     reader = MetricsReader(path)
     assert [e["step"] for e in reader.poll()] == [1, 2]
     assert reader.skipped == 2
+
+
+def test_an_over_long_line_read_in_chunks_counts_once(tmp_path):
+    from tuitrain.runs.reader import CHUNK_BYTES, MAX_LINE_BYTES
+
+    path = tmp_path / "metrics.jsonl"
+    long = b'{"kind":"train","step":' + b"9" * (MAX_LINE_BYTES + 3 * CHUNK_BYTES) + b"}\n"
+    path.write_bytes(line(kind="train", step=1, loss=1.0) + long + line(kind="train", step=2, loss=1.0))
+    reader = MetricsReader(path)
+    steps = []
+    while True:
+        steps += [e["step"] for e in reader.poll(CHUNK_BYTES)]
+        if not reader.behind:
+            break
+    assert steps == [1, 2] and reader.skipped == 1

@@ -32,6 +32,7 @@ class MetricsReader:
         self.skipped = 0
         self.restarts = 0
         self._pending = b""
+        self._discarding = False  # inside an over-long line, already counted: skip to its end
         self._inode: tuple[int, int] | None = None
         self._decode = json.JSONDecoder().decode
 
@@ -42,6 +43,7 @@ class MetricsReader:
         if replaced:
             self.offset = 0
             self._pending = b""
+            self._discarding = False
             self.restarts += 1
         return replaced
 
@@ -65,18 +67,20 @@ class MetricsReader:
             self.size = self.offset
             return []
         self.offset += len(data)
+        if self._discarding:
+            end = data.find(b"\n")
+            if end < 0:
+                return []
+            data = data[end + 1:]
+            self._discarding = False
         if self._pending:
             data = self._pending + data
         cut = data.rfind(b"\n")
-        if cut < 0:
-            self._pending = data if len(data) <= MAX_LINE_BYTES else b""
-            if not self._pending:
-                self.skipped += 1
-            return []
         self._pending = data[cut + 1:]
         if len(self._pending) > MAX_LINE_BYTES:
-            self._pending = b""
-            self.skipped += 1
+            self._drop_pending()
+        if cut < 0:
+            return []
         lines = [line for line in data[:cut].decode("utf-8", errors="replace").split("\n") if line]
         # Fast path: the whole chunk as one JSON array. It is trusted only when it yields
         # exactly one object per line; otherwise each line is decoded on its own.
@@ -87,6 +91,12 @@ class MetricsReader:
         if batch is not None and len(batch) == len(lines) and all(type(e) is dict for e in batch):
             return batch
         return self._decode_lines(lines)
+
+    def _drop_pending(self) -> None:
+        """Count the over-long line being buffered as one corrupt line and skip the rest of it."""
+        self._pending = b""
+        self._discarding = True
+        self.skipped += 1
 
     def _decode_lines(self, lines: list[str]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
