@@ -119,10 +119,6 @@ def widget_id(field) -> str:
     return "field-" + f"{field.group}-{field.key}".replace(".", "-")
 
 
-def _has_controls(text: str) -> bool:
-    return any(ord(ch) < 0x20 or ord(ch) == 0x7F or 0x80 <= ord(ch) < 0xA0 for ch in text)
-
-
 class FieldRow(Vertical):
     """One field: label and control (its error under it), then help with default and notes.
 
@@ -199,9 +195,10 @@ class FieldRow(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        if _has_controls(event.value):
+        escaped = escape_controls(event.value)
+        if escaped != event.value:
             # Pasted control characters: show them escaped; the next Changed parses that text.
-            event.input.value = escape_controls(event.value)
+            event.input.value = escaped
             event.input.cursor_position = len(event.input.value)
             return
         if event.value == self._shown:
