@@ -2,8 +2,8 @@
 
 Durability: `emit` hands the whole line to the kernel with a single `write(2)` on an
 `O_APPEND` descriptor before it returns (no user-space buffer), so a reader tailing the
-file sees complete lines only, and a `kill -9` of the trainer loses no event that `emit`
-returned from. Nothing is fsynced: a power loss may still drop the last lines.
+file has each line as soon as `emit` returns, and a `kill -9` of the trainer loses no event
+that `emit` returned from. Nothing is fsynced: a power loss may still drop the last lines.
 """
 
 from __future__ import annotations
