@@ -128,3 +128,19 @@ def test_missing_huggingface_hub_is_one_line_at_startup(tmp_path, monkeypatch):
         run(regression_preset(max_steps=2, push_to_hub=True), tmp_path)
     message = info.value.one_line()
     assert "\n" not in message and "huggingface_hub" in message and "pip install huggingface_hub" in message
+
+
+def test_the_token_is_written_nowhere_in_the_run_and_a_resume_accepts_it(tmp_path, monkeypatch, capsys):
+    install_hub(monkeypatch)
+    preset = regression_preset(max_steps=2, save_strategy="steps", save_steps=2, push_to_hub=True,
+                               hub_strategy="end", hub_token="hf_secret")
+    assert run(preset, tmp_path) == 0
+    longer = regression_preset(max_steps=4, save_strategy="steps", save_steps=2, push_to_hub=True,
+                               hub_strategy="end", hub_token="hf_secret")
+    assert run(longer, tmp_path, resume_from="checkpoint-2") == 0
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")]
+    assert any(p.name == "trainer_state.json" for p in written)
+    for path in written:
+        assert "hf_secret" not in path.read_text(), path
+    assert events(tmp_path, "start")[0]["config"]["reproducibility.hub_token"] == "<HUB_TOKEN>"
+    assert "hf_secret" not in "".join(capsys.readouterr())

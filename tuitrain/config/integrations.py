@@ -22,6 +22,18 @@ TRACKERS: dict[str, tuple[tuple[str, ...], str]] = {
 REPORT_TO_CHOICES = ("none", "all", *TRACKERS)
 HUB_PACKAGE = "huggingface_hub"
 HUB_FIELDS = ("hub_model_id", "hub_strategy", "hub_token", "hub_private_repo", "hub_always_push")
+# Secret fields and the placeholder HF writes in their place when it serialises arguments.
+SECRETS = {"hub_token": "<HUB_TOKEN>"}
+
+
+def redacted(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `values` (keyed `key` or `group.key`) with every set secret replaced by its placeholder."""
+    out = dict(values)
+    for name, value in values.items():
+        placeholder = SECRETS.get(name.rsplit(".", 1)[-1])
+        if placeholder and value:
+            out[name] = placeholder
+    return out
 
 
 def installed(name: str) -> bool:

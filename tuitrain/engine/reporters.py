@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tuitrain.config.integrations import TRACKERS, requested_trackers
+from tuitrain.config.integrations import TRACKERS, redacted, requested_trackers
 from tuitrain.errors import TuitrainError
 
 METRIC_EVENTS = ("train", "eval", "predict")
@@ -59,9 +59,7 @@ def rewrite_logs(metrics: dict[str, float]) -> dict[str, float]:
 
 def tracker_config(args: Any, task: Any) -> dict[str, Any]:
     """The run's arguments for a tracker's config / params, with the Hub token masked as HF does."""
-    config = dict(vars(args))
-    if config.get("hub_token"):
-        config["hub_token"] = "<HUB_TOKEN>"
+    config = redacted(vars(args))
     config["task"] = getattr(task, "name", None)
     config.update({f"task.{k}": v for k, v in (getattr(task, "options", None) or {}).items()})
     return config

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from tuitrain.config.integrations import redacted
 from tuitrain.config.steps import plan_steps, resolve_interval
 from tuitrain.errors import TuitrainError
 
@@ -127,7 +128,7 @@ class Trainer:
         if not isinstance(saved, dict) or type(saved.get("global_step")) is not int:
             raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: trainer_state.json has no integer "
                                            "global_step; nothing was loaded")
-        self.resume_changes = check_resume_config(saved.get("config"), self.preset.values(), path.name)
+        self.resume_changes = check_resume_config(saved.get("config"), redacted(self.preset.values()), path.name)
         state = ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
                                      self.precision.scaler, restore_rng=False)
         align_lr_to_schedule(self.optimizer, self.scheduler)  # a changed max_steps changes the schedule
@@ -170,7 +171,7 @@ class Trainer:
         try:
             self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size,
                        max_steps=self.plan.total_steps, resumed_from=self.resume_from,
-                       step=self.global_step, config=self.preset.values())
+                       step=self.global_step, config=redacted(self.preset.values()))
             self._emit("status", state="running", error=None)
             do_eval, do_predict = bool(getattr(args, "do_eval", False)), bool(getattr(args, "do_predict", False))
             periodic_eval = (getattr(args, "eval_strategy", "no") or "no") != "no"
@@ -401,7 +402,7 @@ class Trainer:
             "best_metric": self.best.best_metric, "best_model_checkpoint": self.best.best_model_checkpoint,
             "window": {"loss": float(self.window_loss.item()), "steps": self.window_steps,
                        "samples": self.window_samples, "tokens": self.window_tokens},
-            "config": self.preset.values(),
+            "config": redacted(self.preset.values()),
         }
         if self.ctx.is_main:
             try:
