@@ -92,8 +92,9 @@ FIELDS = [
     _ev("include_for_metrics", STR_LIST, [],
         "Extra things passed to compute_metrics: \"inputs\", \"loss\".", choices=("inputs", "loss")),
     _ev("past_index", INT, -1,
-        "Index of the model output that holds cached past states (−1: none). Rarely touched.",
-        hf_class=None, honoured=False, honoured_note="ignored: built-in models keep no past state"),
+        "Index of the model output that holds cached past states, fed back as `mems` on the next "
+        "step (−1: none). For Transformer-XL/XLNet-style plug-in models; the built-in ones keep none.",
+        hf_class=None),
     _ev("eval_accumulation_steps", INT, None,
         "Move gathered eval outputs to the CPU every N steps. Avoids GPU OOM on large eval sets.",
         minimum=1, example=16),

@@ -10,6 +10,7 @@ from .generation import sample_kwargs
 
 from .tasks.bundle import EvalPrediction
 from .losses import count_items, label_key, outputs_get, summed_loss
+from .past import PastState
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -70,12 +71,14 @@ def evaluate(model: torch.nn.Module, loader, args, device: torch.device, autocas
         inputs_cpu.extend(t.cpu() for t in inputs_dev)
         preds_dev.clear(), labels_dev.clear(), inputs_dev.clear()
 
+    past = PastState(getattr(args, "past_index", -1))
     for i, batch in enumerate(loader, start=1):
         items = count_items(batch, key)
         n_items += items
         batch = _to_device(batch, device)
         with autocast():
-            outputs = model(**batch)
+            outputs = model(**past.feed(batch))
+        past.keep(outputs)
         labels = batch.get(key)
         loss_sum += summed_loss(outputs, labels, items, smoothing).double()
         if want_preds:

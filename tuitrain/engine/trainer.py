@@ -33,6 +33,7 @@ from .integrations import Integrations
 from .events import EventWriter
 from .losses import count_items, label_key, summed_loss
 from .optim import build_optimizer
+from .past import PastState
 from .amp import Precision
 from .progress import ProgressLine
 from .resume_check import check_resume_config
@@ -94,6 +95,7 @@ class Trainer:
                                        mode=getattr(args, "torch_compile_mode", None))
         self.label_key = label_key(args)
         self.smoothing = float(getattr(args, "label_smoothing_factor", 0.0) or 0.0)
+        self.past = PastState(getattr(args, "past_index", -1))
         self.best = BestTracker(args)
 
         self.global_step = 0
@@ -212,6 +214,7 @@ class Trainer:
         with profiler:
             while self.global_step < total:
                 it = self._epoch_iterator(epoch, skip_batches=done_in_epoch * accum)
+                self.past.reset()
                 if self._pending_rng is not None:  # resumed: continue the RNG stream of step N
                     rng_mod.restore_rng_state(self._pending_rng)
                     self._pending_rng = None
@@ -256,8 +259,9 @@ class Trainer:
             no_sync = getattr(self.model, "no_sync", None)
             with (no_sync() if no_sync is not None and not last else contextlib.nullcontext()):
                 with self.precision.train_autocast():
-                    outputs = self.model(**batch)
+                    outputs = self.model(**self.past.feed(batch))
                     loss = summed_loss(outputs, batch.get(self.label_key), n, self.smoothing) / window_items
+                self.past.keep(outputs)
                 self.precision.backward(loss)
             self.window_loss += loss.detach()
         max_norm = float(getattr(self.args, "max_grad_norm", 0.0) or 0.0)
@@ -363,6 +367,7 @@ class Trainer:
         dtype = self.precision.full_eval_dtype
         if standalone and dtype is not None:  # HF casts the whole model only outside training
             model = self.raw_model.to(dtype)
+        self.past.reset()  # HF drops the training cache at each evaluation
         metrics = evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
                            self.bundle.compute_metrics, "eval", self._sum_across)
         self._emit("eval", step=self.global_step, epoch=self._epoch_float(), **metrics)
