@@ -162,7 +162,8 @@ async def test_a_run_launched_from_the_dialog_is_highlighted(runs_root):
         await pilot.press("n")
         new = write_run(runs_root, "new", state="running", started=T0 + 10, ended=None)
         assert isinstance(app.screen, NewRunScreen)
-        app.screen.dismiss(SimpleNamespace(run_dir=new, name="new"))
+        # As the dialog does when its launch worker reports (the same dialog opens from the editor).
+        app.screen.post_message(NewRunScreen.Launched(info=SimpleNamespace(run_dir=new, name="new")))
         for _ in range(50):
             await pilot.pause(0.05)
             if screen.highlighted_run() is not None and screen.highlighted_run().name == "new":

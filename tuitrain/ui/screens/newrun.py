@@ -149,6 +149,11 @@ class NewRunScreen(ModalScreen[object]):
             self.query_one("#launch", Button).disabled = False
             return
         self.app.notify(f"Launched {message.info.name}", markup=False)
+        from tuitrain.ui.screens.runs import RunsScreen
+
+        for screen in self.app.screen_stack:
+            if isinstance(screen, RunsScreen):
+                screen.focus_run(message.info.run_dir)
         self.dismiss(message.info)
 
     def action_cancel(self) -> None:

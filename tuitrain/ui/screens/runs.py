@@ -266,8 +266,12 @@ class RunsScreen(Screen):
 
     def _after_new_run(self, result) -> None:
         if result is not None:
-            self._focus_run = str(result.run_dir)
-            self.refresh_runs()
+            self.focus_run(result.run_dir)
+
+    def focus_run(self, run_dir) -> None:
+        """Highlight `run_dir` once the list has it (a run just launched, from here or the editor)."""
+        self._focus_run = str(run_dir)
+        self.refresh_runs()
 
     def action_edit_preset(self) -> None:
         from tuitrain.ui.screens.editor import EditorScreen
