@@ -44,3 +44,15 @@ async def test_chart_colours_follow_the_theme_and_palette_lists_actions(runs_roo
         labels = [label for label, _, _ in provider._commands()]
         for word in ("New", "Stop", "Kill", "Resume", "Compare", "Delete", "Quit", "Theme: tuitrain-light"):
             assert any(word in label for label in labels), word
+
+
+@pytest.mark.parametrize("name", ["tuitrain-dark", "tuitrain-light", "tuitrain-high-contrast"])
+async def test_the_app_starts_in_its_theme_with_the_theme_s_colours(runs_root, name):
+    app = TuitrainApp(runs_root=runs_root, theme=name)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        theme = app.get_theme(name)
+        assert app.theme == name and app.has_class(f"-theme-{name}")
+        assert not any(c.startswith("-theme-") and c != f"-theme-{name}" for c in app.classes)
+        assert app.has_class("-dark-mode") == theme.dark and app.has_class("-light-mode") == (not theme.dark)
+        assert str(app.screen.styles.background.hex).lower() == app.get_css_variables()["background"].lower()[:7]

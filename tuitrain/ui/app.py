@@ -30,7 +30,19 @@ class TuitrainApp(App):
             self.register_theme(spec.theme)
         wanted = theme or DEFAULT_THEME
         if wanted in self.theme_specs or wanted in self.available_themes:
-            self.theme = wanted
+            self._start_with_theme(wanted)
+
+    def _start_with_theme(self, name: str) -> None:
+        """Assigning `theme` schedules a refresh that parses every CSS rule again; before the
+        first parse, handing the new variables to the stylesheet does the same for less. The
+        ANSI colour filter follows dark/light, so a change of that goes the usual way."""
+        if self.get_theme(name).dark != self.current_theme.dark:
+            self.theme = name
+            return
+        self.set_reactive(App.theme, name)
+        self.stylesheet.set_variables(self.get_css_variables())
+        self.update_classes({**{c: False for c in self.classes if c.startswith("-theme-")},
+                             f"-theme-{name}": True}, update=False)
 
     def on_mount(self) -> None:
         from tuitrain.ui.screens.runs import RunsScreen
