@@ -85,7 +85,21 @@ class Terminal:
             if match:
                 return match
             time.sleep(0.25)
-        pytest.fail(f"no {pattern!r} on screen after {timeout}s; screen was:\n{text}")
+        pytest.fail(f"no {pattern!r} on screen after {timeout}s; screen was:\n{text}\n{self.app_stacks()}")
+
+    def app_stacks(self) -> str:
+        """Every thread's stack in the app (it dumps them on SIGUSR1), to tell a stuck app from a slow one."""
+        shell = self.tmux("list-panes", "-t", "app", "-F", "#{pane_pid}", check=False).stdout.strip()
+        try:
+            pids = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True).stdout.split() if shell else []
+        except OSError as exc:
+            return f"(no stack dump: {exc})"
+        dump = Path(self.env["XDG_STATE_HOME"]) / "tuitrain" / "app-stacks.txt"
+        for pid in pids:
+            os.kill(int(pid), signal.SIGUSR1)
+        time.sleep(1.0)
+        text = dump.read_text(errors="replace") if dump.exists() else "(no stack dump)"
+        return f"app threads (pids {pids}):\n{text[-8000:]}"
 
     def close(self) -> None:
         self.tmux("kill-server", check=False)
