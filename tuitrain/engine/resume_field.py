@@ -13,9 +13,8 @@ from typing import Iterator
 
 import torch
 
+from tuitrain.config.checkpoint_field import FIELD, checkpoint_folder
 from tuitrain.errors import TuitrainError
-
-FIELD = "core.resume_from_checkpoint"
 
 
 def checkpoint_from_field(value: str) -> Path:
@@ -27,14 +26,7 @@ def checkpoint_from_field(value: str) -> Path:
     if value == "last":
         raise TuitrainError(f'{FIELD}: "last" is resolved by `tuitrain run`; '
                             "give the path of a checkpoint-N folder here")
-    path = Path(value).expanduser().absolute()
-    if not path.exists():
-        raise TuitrainError(f"{FIELD}: {path}: no such checkpoint folder")
-    if not path.is_dir():
-        raise TuitrainError(f"{FIELD}: {path}: not a checkpoint-N folder")
-    if not (path / "trainer_state.json").is_file():
-        raise TuitrainError(f"{FIELD}: {path}: not a complete checkpoint (no trainer_state.json)")
-    return path
+    return checkpoint_folder(value)
 
 
 @contextlib.contextmanager

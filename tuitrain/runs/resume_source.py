@@ -16,9 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tuitrain.config.checkpoint_field import FIELD, checkpoint_folder
 from tuitrain.errors import TuitrainError
-
-FIELD = "core.resume_from_checkpoint"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -63,13 +62,7 @@ def resolve_resume_source(preset: Any) -> None:
     if value == "last":
         path = last_checkpoint_of(Path(str(preset.path)).stem or "preset")
     else:
-        path = Path(value).expanduser().absolute()
-        if not path.exists():
-            raise TuitrainError(f"{FIELD}: {path}: no such checkpoint folder")
-        if not path.is_dir():
-            raise TuitrainError(f"{FIELD}: {path}: not a checkpoint-N folder")
-        if not (path / "trainer_state.json").is_file():
-            raise TuitrainError(f"{FIELD}: {path}: not a complete checkpoint (no trainer_state.json)")
+        path = checkpoint_folder(value)
     preset.args.resume_from_checkpoint = str(path.resolve())
     if getattr(preset.args, "auto_find_batch_size", False):
         _adopt_batch_size(preset, path)
