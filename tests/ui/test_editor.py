@@ -15,6 +15,14 @@ from tuitrain.ui.widgets.lrchart import LRChart
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def path(tmp_path):
+    """A copy of the shipped quickstart preset to edit."""
+    copy = tmp_path / "mine.toml"
+    shutil.copy(presets_dir() / "quickstart.toml", copy)
+    return copy
+
+
 async def open_editor(pilot, path) -> EditorScreen:
     pilot.app.push_screen(EditorScreen(path))
     await pilot.pause(0.4)
@@ -22,9 +30,7 @@ async def open_editor(pilot, path) -> EditorScreen:
     return pilot.app.screen
 
 
-async def test_edit_validates_at_field_updates_chart_and_saves_with_comments(tmp_path, runs_root):
-    path = tmp_path / "mine.toml"
-    shutil.copy(presets_dir() / "quickstart.toml", path)
+async def test_edit_validates_at_field_updates_chart_and_saves_with_comments(path, runs_root):
     app = TuitrainApp(runs_root=runs_root)
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await open_editor(pilot, path)
@@ -54,11 +60,9 @@ async def test_edit_validates_at_field_updates_chart_and_saves_with_comments(tmp
     assert "# small models like a large rate" in text
 
 
-async def test_every_group_shows_a_form_at_80x24(tmp_path, runs_root):
+async def test_every_group_shows_a_form_at_80x24(path, runs_root):
     from tuitrain.config import schema
 
-    path = tmp_path / "mine.toml"
-    shutil.copy(presets_dir() / "quickstart.toml", path)
     app = TuitrainApp(runs_root=runs_root)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_editor(pilot, path)
@@ -81,9 +85,7 @@ def _visible_controls(screen) -> list[str]:
     return shown
 
 
-async def test_80x24_shows_several_fields_and_a_chart_that_follows_the_scheduler(tmp_path, runs_root):
-    path = tmp_path / "mine.toml"
-    shutil.copy(presets_dir() / "quickstart.toml", path)
+async def test_80x24_shows_several_fields_and_a_chart_that_follows_the_scheduler(path, runs_root):
     app = TuitrainApp(runs_root=runs_root)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_editor(pilot, path)
@@ -111,9 +113,7 @@ async def test_80x24_shows_several_fields_and_a_chart_that_follows_the_scheduler
         assert "global batch 32" in derived and "total 500" in derived and "\n" not in derived
 
 
-async def test_160x48_lays_help_beside_the_fields(tmp_path, runs_root):
-    path = tmp_path / "mine.toml"
-    shutil.copy(presets_dir() / "quickstart.toml", path)
+async def test_160x48_lays_help_beside_the_fields(path, runs_root):
     app = TuitrainApp(runs_root=runs_root)
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await open_editor(pilot, path)
