@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from types import SimpleNamespace
 from typing import Any
 
 from tuitrain.config import schema
-from tuitrain.config.integrations import check_integrations
+from tuitrain.config.integrations import check_integrations, installed
 from tuitrain.config.problems import NOTICE
 from tuitrain.config.values import describe
 
@@ -43,15 +42,7 @@ _STEP_FIELDS = ("logging_steps", "save_steps", "eval_steps", "warmup_steps")
 def missing_packages(optim: str) -> list[str]:
     """Import names an optimizer family needs that are not installed."""
     names, _ = OPTIM_PACKAGES.get(optim, ((), ""))
-    out = []
-    for name in names:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            out.append(name)
-    return out
+    return [name for name in names if not installed(name)]
 
 
 def resolve(data: dict, col, label: str):
