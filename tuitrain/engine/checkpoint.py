@@ -77,10 +77,7 @@ def save_checkpoint(
         tmp.mkdir()
         state = _state_json(trainer_state or {}, scheduler, scaler)
         files: dict[str, dict[str, int]] = {}
-        unique, aliases = dedupe_shared(dict(_unwrap(model).state_dict()))
-        files["model.safetensors"] = write_tensors(
-            tmp / "model.safetensors", unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True)}
-        )
+        files["model.safetensors"] = write_model_file(model, tmp / "model.safetensors")
         if optimizer is not None and not save_only_model:
             tensors, meta = flatten_optimizer(optimizer.state_dict())
             files["optimizer.safetensors"] = write_tensors(tmp / "optimizer.safetensors", tensors)
@@ -107,6 +104,12 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointSaveError(f"could not save checkpoint-{step}: {exc}") from None
     return final
+
+
+def write_model_file(model: torch.nn.Module, path: Path) -> dict[str, int]:
+    """The model's weights as a checkpoint's `model.safetensors` (shared tensors stored once)."""
+    unique, aliases = dedupe_shared(dict(_unwrap(model).state_dict()))
+    return write_tensors(Path(path), unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

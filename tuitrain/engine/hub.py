@@ -14,7 +14,6 @@ A failed push becomes a message for a `warning` event, never an exception in tra
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import shutil
 import threading
@@ -36,14 +35,6 @@ def require_hub() -> Any:
     except ImportError:
         raise TuitrainError(f"push_to_hub: needs the package {HUB_PACKAGE}, which is not installed "
                             f"(pip install {HUB_PACKAGE})") from None
-
-
-def write_model_file(model: Any, path: Path) -> None:
-    """The model's weights in a checkpoint's `model.safetensors` format (shared tensors once)."""
-    from .safe_state import ALIASES_KEY, dedupe_shared, write_tensors
-
-    unique, aliases = dedupe_shared(dict(model.state_dict()))
-    write_tensors(Path(path), unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
 
 
 def _link_or_copy(src: str, dst: str) -> None:

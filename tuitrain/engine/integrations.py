@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .hub import HubPusher, write_model_file
+from .checkpoint import write_model_file
+from .hub import HubPusher
 from .reporters import Reporters
 
 
