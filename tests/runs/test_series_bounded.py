@@ -157,7 +157,7 @@ def test_history_ingest_of_a_long_backlog_stays_bounded(tmp_path):
 def test_update_reads_in_chunks_and_says_when_it_is_behind(tmp_path, monkeypatch):
     import tuitrain.runs.history as history_mod
 
-    monkeypatch.setattr(history_mod, "CHUNK_BYTES", 100)  # a chunk ends mid-line
+    monkeypatch.setattr("tuitrain.runs.reader.CHUNK_BYTES", 100)  # a chunk ends mid-line
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"state": "finished"}))

@@ -90,7 +90,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last N events, then follow with -f until the run ends or Ctrl-C."""
     from collections import deque
 
-    from tuitrain.runs.reader import CHUNK_BYTES, MetricsReader
+    from tuitrain.runs.reader import MetricsReader
     from tuitrain.runs.registry import find_run, run_info
     from tuitrain.runs.rundir import METRICS
 
@@ -98,9 +98,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
     reader = MetricsReader(info.run_dir / METRICS)
     # a chunk at a time, keeping only the last N, so a long run's backlog is never all in memory
     first: deque = deque(maxlen=max(args.n, 0))
-    first.extend(reader.poll(CHUNK_BYTES))
-    while reader.behind:
-        first.extend(reader.poll(CHUNK_BYTES))
+    for events in reader.catch_up():
+        first.extend(events)
     for event in first:
         print(format_event(event))
     sys.stdout.flush()

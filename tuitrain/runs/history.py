@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tuitrain.runs.reader import CHUNK_BYTES, MetricsReader
+from tuitrain.runs.reader import MetricsReader
 from tuitrain.runs.rundir import METRICS, RunDirError, read_run_json
 from tuitrain.runs.series import Series
 from tuitrain.runs.state import derive_state
@@ -126,10 +126,7 @@ class RunHistory:
         (then `behind` tells whether to call again at once).
         """
         changed = False
-        chunks = 0
-        while True:
-            offset, restarts = self.reader.offset, self.reader.restarts
-            events = self.reader.poll(CHUNK_BYTES)
+        for events in self.reader.catch_up(max_chunks):
             if self.reader.restarts != getattr(self, "_restarts_seen", 0):
                 self._restarts_seen = self.reader.restarts
                 self._reset()
@@ -137,11 +134,7 @@ class RunHistory:
             for event in events:
                 self.ingest(event)
             changed = changed or bool(events)
-            del events
-            chunks += 1
-            stalled = self.reader.offset == offset and self.reader.restarts == restarts
-            if not self.reader.behind or stalled or (max_chunks and chunks >= max_chunks):
-                break
+            del events  # before the next chunk is decoded: one chunk alive at a time
         now = time.monotonic()
         if changed or now - self._state_checked >= _STATE_INTERVAL_S:
             self._state_checked = now

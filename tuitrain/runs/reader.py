@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 # A line longer than this is dropped as corrupt rather than buffered without bound.
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -91,6 +91,18 @@ class MetricsReader:
         if batch is not None and len(batch) == len(lines) and all(type(e) is dict for e in batch):
             return batch
         return self._decode_lines(lines)
+
+    def catch_up(self, max_chunks: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Polls of `CHUNK_BYTES`, one list of events each, until the end of the file (or
+        `max_chunks` polls, or a poll that read nothing), so a backlog is never decoded whole."""
+        polls = 0
+        while True:
+            offset, restarts = self.offset, self.restarts
+            yield self.poll(CHUNK_BYTES)
+            polls += 1
+            stalled = self.offset == offset and self.restarts == restarts
+            if not self.behind or stalled or (max_chunks and polls >= max_chunks):
+                return
 
     def _drop_pending(self) -> None:
         """Count the over-long line being buffered as one corrupt line and skip the rest of it."""
