@@ -16,7 +16,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
@@ -27,6 +26,7 @@ from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.telemetry import TelemetrySampler
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, ListSeries, LossChart, chart_width
 from tuitrain.ui.widgets.checkpoints import CheckpointTable
+from tuitrain.ui.widgets.statictext import set_text
 from tuitrain.ui.widgets.logtail import LogTail, visible
 from tuitrain.ui.widgets.samples import SamplesView
 
@@ -87,7 +87,6 @@ class DashboardScreen(Screen):
         self._skipped_told = 0
         self._stop = threading.Event()
         self._panel = 0
-        self._texts: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="panels"):
@@ -220,25 +219,9 @@ class DashboardScreen(Screen):
         # already in the stdout.log panel.
         headline = str(error).strip().splitlines()[0] if error and str(error).strip() else ""
         text = "  ·  ".join(parts) + (f"\nerror: {visible(headline).plain}" if headline else "")
-        self._show_text("status-text", text)
+        set_text(self.query_one("#status-text", Static), text)
         bar = self.query_one(ProgressBar)
         bar.update(total=total or None, progress=h.last_step)
-
-    def _show_text(self, widget_id: str, text: str) -> None:
-        """Set a Static's text, laying the screen out again only when its height changes.
-
-        A layout repaints every panel; the status line changes with each logged step but
-        rarely changes height, so a repaint of the line alone is enough.
-        """
-        old = self._texts.get(widget_id)
-        if text == old:
-            return
-        self._texts[widget_id] = text
-        static = self.query_one(f"#{widget_id}", Static)
-        width = static.content_size.width
-        same = old is not None and width > 0 and (
-            Content(old).get_height(static.styles, width) == Content(text).get_height(static.styles, width))
-        static.update(text, layout=not same)
 
     def _draw_gpu(self) -> None:
         t = self.telemetry
@@ -258,7 +241,7 @@ class DashboardScreen(Screen):
         if readings:
             host = readings[-1].host
             lines.append(f"host CPU {host.cpu_percent:.0f}%  RAM {host.ram_used_gib:.1f}/{host.ram_total_gib:.1f} GiB")
-        self._show_text("gpu-text", "\n".join(lines))
+        set_text(self.query_one("#gpu-text", Static), "\n".join(lines))
         chart_lines = []
         if readings:
             for g in readings[-1].gpus:

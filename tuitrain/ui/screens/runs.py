@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tuitrain.errors import TuitrainError
 from tuitrain.textfmt import format_duration
+from tuitrain.ui.widgets.statictext import set_text
 
 REFRESH_S = 1.0
 FINISHED = ("finished", "failed", "stopped")
@@ -93,12 +94,6 @@ def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar
         "GPU": Text(str(gpu) if gpu not in (None, "") else "-"),
     }
     return tuple(cells[c] for c in columns if c)
-
-
-def _set_text(static: Static, text: str) -> None:
-    """Update a Static only when its text changes: each update lays the whole screen out."""
-    if static.content != text:
-        static.update(text)
 
 
 class RunsScreen(Screen):
@@ -224,9 +219,9 @@ class RunsScreen(Screen):
         empty = self.query_one("#runs-empty", Static)
         empty.display = not self.runs
         root = self.runs_root or self._default_root()
-        _set_text(empty, f"No runs yet under {root}. Press n to start one from a preset.")
+        set_text(empty, f"No runs yet under {root}. Press n to start one from a preset.")
         running = sum(1 for r in self.runs if r.state in ACTIVE)
-        _set_text(self.query_one("#runs-status", Static),
+        set_text(self.query_one("#runs-status", Static),
                   f"{len(self.runs)} runs, {running} active, {len(self.marked)} marked · {root}")
 
     def _default_root(self) -> str:
