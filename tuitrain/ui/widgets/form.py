@@ -12,7 +12,6 @@ With `compact` the controls are one line high (see `GroupForm.set_compact`).
 
 from __future__ import annotations
 
-import json
 import tomllib
 from typing import Any
 
@@ -22,6 +21,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, Switch
 
+from tuitrain.config.writer import toml_key, toml_string
 from tuitrain.textfmt import escape_controls, unescape_controls
 
 
@@ -34,21 +34,15 @@ def format_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(escape_controls(str(v)) for v in value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{escape_controls(toml_key(k))} = {_toml_scalar(v)}" for k, v in value.items()) + "}"
     return escape_controls(str(value))
-
-
-def _toml_key(key: str) -> str:
-    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
-    return key if bare else _toml_scalar(key)
 
 
 def _toml_scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        # JSON's escapes are TOML's (\\uXXXX for C0); DEL must be escaped in TOML too.
-        return escape_controls(json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f"))
+        return escape_controls(toml_string(value))
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
     if isinstance(value, dict):
