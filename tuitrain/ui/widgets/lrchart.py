@@ -77,11 +77,10 @@ class LRChart(PlotWidget):
         if self.warmup_steps and self.warmup_steps not in steps and self.warmup_steps <= self.total_steps:
             steps = sorted(set(steps) | {self.warmup_steps, self.warmup_steps + 1})
         base_lr = float(getattr(self.args, "learning_rate", 5e-5))
-        name = getattr(self.args, "lr_scheduler_type", "linear") or "linear"
         kwargs = getattr(self.args, "lr_scheduler_kwargs", None) or {}
         if steps == curve_steps(self.total_steps, points):
             return steps, lr_curve(self.args, self.total_steps, self.warmup_steps, points)
-        fn = make_lambda(name, self.warmup_steps, self.total_steps, kwargs, base_lr)
+        fn = make_lambda(self._scheduler(), self.warmup_steps, self.total_steps, kwargs, base_lr)
         return steps, [base_lr * fn(k - 1) for k in steps]
 
     def render(self) -> Text:
