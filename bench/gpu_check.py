@@ -1,6 +1,6 @@
 """Every check a lent GPU machine should run, in one go, with its results under --out.
 
-    PYTHONPATH=. python bench/gpu_check.py --out DIR [--only env,telemetry,…] [--budget 540]
+    PYTHONPATH=. python bench/gpu_check.py --out DIR [--only env,telemetry,…] [--budget 480]
 
 Checks, in order (each in a subprocess of its own, with a time limit, so a hang or a CUDA
 fault in one leaves the others their time):
@@ -10,9 +10,9 @@ fault in one leaves the others their time):
 - telemetry: the GPU probe idle (NVML init time, per-sample cost, every field).
 - smoke: a gpt-small run (quickstart on a CPU) launched detached, the probe and the Runs
   table's GPU cell sampled while it trains, stopped with a checkpoint, resumed to the end.
+- bench: the fair engine-vs-hand bench (`gpu_bench.py`), eager and compiled.
 - syncs: host syncs per optimizer step (torch's sync debug mode) in bf16, fp16 and fp16
   with the fused AdamW, from the difference between a 16-step and an 8-step run.
-- bench: the fair engine-vs-hand bench (`gpu_bench.py`), eager and compiled.
 - oom: `auto_find_batch_size` from a batch that cannot fit, on a real CUDA OOM.
 
 On a machine without CUDA the GPU-only checks say "skipped" and the rest run small, so
@@ -23,6 +23,7 @@ check, DIR/summary.txt (also printed). Needs only torch, safetensors, psutil and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -35,8 +36,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the checkout need not be pip-installed
-CHECKS = ("env", "telemetry", "smoke", "syncs", "bench", "oom")
-LIMITS = {"env": 60, "telemetry": 60, "smoke": 200, "syncs": 150, "bench": 300, "oom": 120}
+CHECKS = ("env", "telemetry", "smoke", "bench", "syncs", "oom")  # most telling first: a cut budget skips the end
+LIMITS = {"env": 45, "telemetry": 45, "smoke": 150, "bench": 240, "syncs": 120, "oom": 90}
 UI_PACKAGES = ("textual", "plotext", "tomlkit")
 
 GPU_SMOKE = ("gpt-small", ["core.max_steps=80", "logging.logging_steps=5", "logging.eval_steps=40",
@@ -96,7 +97,11 @@ def check_env(out: Path) -> dict:
                             "uuid": str(getattr(torch.cuda.get_device_properties(i), "uuid", ""))}
                            for i in range(torch.cuda.device_count())]
         info["bf16_supported"] = torch.cuda.is_bf16_supported()
-        info["nccl"] = ".".join(map(str, torch.cuda.nccl.version())) if hasattr(torch.cuda, "nccl") else None
+        try:
+            nccl = torch.cuda.nccl.version()
+            info["nccl"] = ".".join(map(str, nccl)) if isinstance(nccl, tuple) else str(nccl)
+        except Exception as exc:  # noqa: BLE001 - a build without NCCL
+            info["nccl"] = f"unavailable: {exc}"
     try:
         import pynvml
 
@@ -172,6 +177,7 @@ def _wait(run_dir: Path, until, deadline: float, sampler=None, column=None, seen
 def check_smoke(out: Path) -> dict:
     from tuitrain.paths import resolve_preset_path
     from tuitrain.runs import launch as runs
+    from tuitrain.runs.registry import run_info
     from tuitrain.telemetry import TelemetrySampler
     from tuitrain.telemetry.placement import GpuColumn
 
@@ -181,19 +187,24 @@ def check_smoke(out: Path) -> dict:
     deadline = time.monotonic() + LIMITS["smoke"] - 20
     t0 = time.monotonic()
     runs.launch(resolve_preset_path(name), overrides, output_dir=run_dir, detach=True)
-    sampler, column, seen = TelemetrySampler(), GpuColumn(), []
-    first = _wait(run_dir, lambda i: (i.step or 0) >= stop_at or i.state in ("finished", "failed"), deadline,
-                  sampler, column, seen)
-    stopped = final = first
-    checkpoints: list[str] = []
-    if first.state == "running":
-        runs.stop(run_dir)
-        stopped = _wait(run_dir, lambda i: i.state in ("stopped", "finished", "failed"), deadline)
-        checkpoints = sorted((p.name for p in run_dir.glob("checkpoint-*")), key=lambda n: int(n.split("-")[1]))
-        if stopped.state == "stopped":
-            runs.resume(run_dir)
-            final = _wait(run_dir, lambda i: i.state in ("finished", "failed", "stopped")
-                          and (i.step or 0) > (stopped.step or 0), deadline)
+    try:
+        sampler, column, seen = TelemetrySampler(), GpuColumn(), []
+        first = _wait(run_dir, lambda i: (i.step or 0) >= stop_at or i.state in ("finished", "failed"), deadline,
+                      sampler, column, seen)
+        stopped = final = first
+        checkpoints: list[str] = []
+        if first.state == "running":
+            runs.stop(run_dir)
+            stopped = _wait(run_dir, lambda i: i.state in ("stopped", "finished", "failed"), deadline)
+            checkpoints = sorted((p.name for p in run_dir.glob("checkpoint-*")), key=lambda n: int(n.split("-")[1]))
+            if stopped.state == "stopped":
+                runs.resume(run_dir)
+                final = _wait(run_dir, lambda i: i.state in ("finished", "failed", "stopped")
+                              and (i.step or 0) > (stopped.step or 0), deadline)
+    finally:  # past the deadline: leave no trainer holding the GPU
+        with contextlib.suppress(Exception):
+            if run_info(run_dir).state in ("queued", "running", "stopping"):
+                runs.kill(run_dir)
     events = _events(run_dir)
     starts = [e for e in events if e.get("kind") == "start"]
     train = [e for e in events if e.get("kind") == "train"]
@@ -263,7 +274,7 @@ def check_bench(out: Path) -> dict:
 
     argv = [sys.executable, str(REPO / "bench" / "gpu_bench.py"), "--json", str(out / "bench-figures.json")]
     if torch.cuda.is_available():
-        argv += ["--preset", "gpt-small", "--device", "cuda", "--compile", "both", "--warmup", "10", "--steps", "40"]
+        argv += ["--preset", "gpt-small", "--device", "cuda", "--compile", "both", "--warmup", "10", "--steps", "30"]
     else:  # a smoke test of the bench itself: tiny, eager
         argv += ["--preset", "gpt-small", "--device", "cpu", "--compile", "off", "--warmup", "3", "--steps", "6",
                  "--peak-tflops", "0.001", *[a for s in [*TINY, "precision.bf16=false", "precision.tf32=false",
@@ -303,8 +314,10 @@ def check_oom(out: Path) -> dict:
 
 # -- orchestration --------------------------------------------------------------------------------
 
-def run_one(name: str, out: Path) -> int:
-    """The body of one check's subprocess: run it, write NAME.json."""
+def run_one(name: str, out: Path, limit: float | None) -> int:
+    """The body of one check's subprocess: run it within `limit` seconds, write NAME.json."""
+    if limit:
+        LIMITS[name] = limit  # what is left of the budget, when less than the check's own limit
     try:
         result = globals()[f"check_{name}"](out)
     except Exception as exc:  # noqa: BLE001 - a failed check is a result, not a crash of the script
@@ -320,13 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-check-out", help="results folder ($OUT)")
     parser.add_argument("--only", default=",".join(CHECKS), help=f"comma-separated subset of {','.join(CHECKS)}")
-    parser.add_argument("--budget", type=float, default=540.0, help="seconds for all checks together")
+    parser.add_argument("--budget", type=float, default=480.0, help="seconds for all checks together")
     parser.add_argument("--run-check", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=float, default=None, help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
     out = Path(opts.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if opts.run_check:
-        return run_one(opts.run_check, out)
+        return run_one(opts.run_check, out, opts.limit)
     wanted = [c.strip() for c in opts.only.split(",") if c.strip()]
     unknown = sorted(set(wanted) - set(CHECKS))
     if unknown:
@@ -341,9 +355,11 @@ def main(argv: list[str] | None = None) -> int:
             print(lines[-1], flush=True)
             continue
         t0 = time.monotonic()
+        (out / f"{name}.json").unlink(missing_ok=True)  # never report an earlier run's result
         with open(out / f"{name}.log", "w") as log:
             try:
-                proc = subprocess.run([sys.executable, __file__, "--out", str(out), "--run-check", name], cwd=REPO,
+                proc = subprocess.run([sys.executable, __file__, "--out", str(out), "--run-check", name,
+                                       "--limit", f"{limit:.0f}"], cwd=REPO,
                                       stdout=log, stderr=subprocess.STDOUT, timeout=limit)
                 code = proc.returncode
             except subprocess.TimeoutExpired:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Every check a lent GPU machine should run, in well under ten minutes: environment (GPU,
+# Every check a lent GPU machine should run, within an 8-minute budget: environment (GPU,
 # MIG mode, driver, torch/CUDA), the telemetry probe idle and during training, a gpt-small
-# run stopped and resumed, host syncs per step in bf16 / fp16 / fused fp16, the fair
-# engine-vs-hand bench (eager and compiled tokens/s, MFU, ratio, recompiles), and
+# run stopped and resumed, the fair engine-vs-hand bench (eager and compiled tokens/s, MFU,
+# ratio, recompiles), host syncs per step in bf16 / fp16 / fused fp16, and
 # auto_find_batch_size on a real CUDA OOM. Results go to $OUT (default ./gpu-check-out):
 # one NAME.json and NAME.log per check and summary.txt.
 #
-#   OUT=/tmp/gpu bash bench/gpu_check.sh [--only env,telemetry,smoke,syncs,bench,oom] [--budget 540]
+#   OUT=/tmp/gpu bash bench/gpu_check.sh [--only env,telemetry,smoke,syncs,bench,oom] [--budget 480]
 #
 # Needs torch, safetensors, psutil and pynvml only (no textual, plotext or tomlkit); the
 # checkout need not be pip-installed. Without CUDA the GPU-only checks are skipped and the
