@@ -151,7 +151,7 @@ class DashboardScreen(Screen):
             if now - last_sample >= 1.0:
                 last_sample = now
                 self.telemetry.sample()
-                self._run_pids = run_processes(self.run_dir)
+                self._run_pids = run_processes(self.run_dir, self.history.start)
                 self.post_message(self.Sampled())
             self._stop.wait(0.01 if self.history.behind else POLL_S)
 

@@ -19,8 +19,12 @@ from tuitrain.ui.widgets.charts import Line, LineChart, ListSeries
 from tuitrain.ui.widgets.statictext import set_text
 
 
-def run_processes(run_dir: Path) -> frozenset[int]:
-    """The pids of a run's trainer (run.json's `pid`) and its descendants; empty when not running."""
+def run_processes(run_dir: Path, start: dict | None) -> frozenset[int]:
+    """The pids of a run's trainer (run.json's `pid`) and its descendants; empty when it is
+    not running, or not on CUDA (its `start` event's device): no process scan then."""
+    device = (start or {}).get("device")
+    if not isinstance(device, dict) or device.get("type") != "cuda":
+        return frozenset()
     try:
         pid = read_run_json(run_dir).get("pid")
     except RunDirError:
