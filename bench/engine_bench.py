@@ -53,12 +53,13 @@ def engine_rate(text: str) -> float:
     return steps / elapsed
 
 
-def hand_loop(preset, warmup: int = 0, compile_model: bool = False) -> tuple[int, float]:
+def hand_loop(preset, warmup: int = 0, compile_model: bool = False, window: list | None = None) -> tuple[int, float]:
     """The hand-written loop: (steps timed, seconds) after `warmup` untimed steps.
 
     Same model, data, optimizer, clipping and schedule as the engine, on the engine's
     device and autocast dtype; `compile_model` wraps the model in `torch.compile` as the
-    engine's `torch_compile` does.
+    engine's `torch_compile` does. `window`, when given, receives the wall-clock
+    (`time.time()`) start and end of the timed steps.
     """
     args = preset.args
     torch.manual_seed(args.seed)
@@ -81,6 +82,8 @@ def hand_loop(preset, warmup: int = 0, compile_model: bool = False) -> tuple[int
         if step == warmup and warmup:
             _sync(device)
             t0 = time.perf_counter()
+            if window is not None:
+                window.append(time.time())
         for _ in range(accum):
             try:
                 batch = next(it)
@@ -99,6 +102,8 @@ def hand_loop(preset, warmup: int = 0, compile_model: bool = False) -> tuple[int
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
     _sync(device)
+    if window is not None:
+        window.append(time.time())
     return steps - warmup, time.perf_counter() - t0
 
 

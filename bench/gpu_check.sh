@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Engine against a hand-written loop on gpt-small (bf16, fused AdamW, SDPA attention),
-# eager and with torch_compile, on one lent GPU: tokens/s of each side, MFU and the ratio,
-# one line per case. About 3-5 minutes on an H100 (most of it compiling).
+# Every check a lent GPU machine should run, within an 8-minute budget: environment (GPU,
+# MIG mode, driver, torch/CUDA), the telemetry probe idle and during training, a gpt-small
+# run stopped and resumed, the fair engine-vs-hand bench (eager and compiled tokens/s, MFU,
+# ratio, recompiles), host syncs per step in bf16 / fp16 / fused fp16, and
+# auto_find_batch_size on a real CUDA OOM. Results go to $OUT (default ./gpu-check-out):
+# one NAME.json and NAME.log per check and summary.txt.
 #
-#   bash bench/gpu_check.sh [extra gpu_bench.py options, e.g. --steps 100 --peak-tflops 989]
+#   OUT=/tmp/gpu bash bench/gpu_check.sh [--only env,telemetry,smoke,syncs,bench,oom] [--budget 480]
 #
-# Needs torch and safetensors; the checkout need not be pip-installed (PYTHONPATH is set here).
-set -euo pipefail
+# Needs torch, safetensors, psutil and pynvml only (no textual, plotext or tomlkit); the
+# checkout need not be pip-installed. Without CUDA the GPU-only checks are skipped and the
+# others run small. $PYTHON picks the interpreter; else `python`, else `python3`, whichever
+# imports torch first.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python}"
+if [ -z "${PYTHON:-}" ]; then
+    for candidate in python python3; do
+        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import torch' >/dev/null 2>&1; then
+            PYTHON="$candidate"
+            break
+        fi
+    done
+fi
+if [ -z "${PYTHON:-}" ]; then
+    echo "gpu_check: no python or python3 on PATH imports torch (set PYTHON=/path/to/python)" >&2
+    exit 2
+fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-
-"$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "gpu_check: torch sees no CUDA GPU")'
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
-"$PYTHON" -c 'import torch; print("# torch", torch.__version__, "cuda", torch.version.cuda)'
-
-# The bench switches the preset's eval, saving and samples off; the first 10 steps
-# (compilation, allocator, loader start) are left out of both sides' timings.
-exec "$PYTHON" bench/gpu_bench.py --preset gpt-small --device cuda --compile both \
-    --warmup 10 --steps 60 "$@"
+exec "$PYTHON" bench/gpu_check.py --out "${OUT:-$PWD/gpu-check-out}" "$@"

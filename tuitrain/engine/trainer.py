@@ -23,6 +23,7 @@ from tuitrain.errors import TuitrainError
 
 from . import autobatch
 from . import checkpoint as ckpt
+from . import device_info
 from . import rng as rng_mod
 from .bestmodel import BestTracker
 from .data import build_eval_loader, build_train_loader
@@ -64,6 +65,8 @@ class Trainer:
         self.resume_from = resume_from
         self.ctx = init_distributed(args)
         self.device = self.ctx.device
+        # Printed now, before a precision refusal (fp16 on CPU) can end the run; events after `start`.
+        self.device_warnings = device_info.cpu_fallback_warnings(preset, self.ctx)
         set_seed(int(getattr(args, "seed", 42)), bool(getattr(args, "full_determinism", False)))
         self.events = EventWriter(self.run_dir, enabled=self.ctx.is_main)
         if self.ctx.is_main:
@@ -173,7 +176,10 @@ class Trainer:
         try:
             self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size,
                        max_steps=self.plan.total_steps, resumed_from=self.resume_from,
-                       step=self.global_step, config=redacted(self.preset.values()))
+                       step=self.global_step, config=redacted(self.preset.values()),
+                       device=device_info.describe(self.ctx))
+            for message in self.device_warnings:
+                self._emit("warning", step=self.global_step, message=message)
             self._emit("status", state="running", error=None)
             do_eval, do_predict = bool(getattr(args, "do_eval", False)), bool(getattr(args, "do_predict", False))
             periodic_eval = (getattr(args, "eval_strategy", "no") or "no") != "no"

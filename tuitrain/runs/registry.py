@@ -41,6 +41,7 @@ class RunInfo:
     ended: float | None = None
     eta_s: float | None = None
     error: str | None = None
+    device: dict[str, Any] | None = None  # the last `start` event's `device`: where it trains
 
     @property
     def progress(self) -> float | None:
@@ -128,6 +129,8 @@ def _progress(run_dir: Path, info: RunInfo) -> None:
                 info.max_steps = event["max_steps"]
             if isinstance(event.get("step"), int):
                 info.step = event["step"]
+            if isinstance(event.get("device"), dict):
+                info.device = event["device"]
         elif kind == "train" and isinstance(event.get("step"), (int, float)):
             train.append(event)
             info.step = int(event["step"])

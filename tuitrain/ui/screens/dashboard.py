@@ -24,8 +24,9 @@ from tuitrain.errors import TuitrainError
 from tuitrain.textfmt import format_duration
 from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.telemetry import TelemetrySampler
-from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, ListSeries, LossChart, chart_width
+from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, LossChart, chart_width
 from tuitrain.ui.widgets.checkpoints import CheckpointTable
+from tuitrain.ui.widgets.gpupane import draw_gpu_pane, run_processes
 from tuitrain.ui.widgets.statictext import set_text
 from tuitrain.ui.widgets.logtail import LogTail, visible
 from tuitrain.ui.widgets.samples import SamplesView
@@ -84,6 +85,7 @@ class DashboardScreen(Screen):
         self.lock = threading.Lock()
         self._dirty = True
         self._telemetry_dirty = True
+        self._run_pids: frozenset[int] = frozenset()  # the run's processes, found by the worker
         self._skipped_told = 0
         self._stop = threading.Event()
         self._panel = 0
@@ -149,6 +151,7 @@ class DashboardScreen(Screen):
             if now - last_sample >= 1.0:
                 last_sample = now
                 self.telemetry.sample()
+                self._run_pids = run_processes(self.run_dir, self.history.start)
                 self.post_message(self.Sampled())
             self._stop.wait(0.01 if self.history.behind else POLL_S)
 
@@ -224,33 +227,8 @@ class DashboardScreen(Screen):
         bar.update(total=total or None, progress=h.last_step)
 
     def _draw_gpu(self) -> None:
-        t = self.telemetry
-        readings = list(t.readings)
-        lines = []
-        if not t.gpu_available:
-            lines.append(t.gpu_reason)
-        elif readings:
-            for g in readings[-1].gpus:
-                lines.append(f"GPU{g.index} {g.name}: {g.mem_used_gib:.1f}/{g.mem_total_gib:.1f} GiB  {g.util_percent:.0f}%")
-        series = self.history.series
-        run_mem = [f"{label} {series[name].last:.2f} GiB" for name, label in
-                   (("gpu_mem_allocated_gib", "allocated"), ("gpu_mem_reserved_gib", "reserved"))
-                   if name in series and series[name].last is not None]
-        if run_mem:
-            lines.append("run CUDA: " + ", ".join(run_mem))
-        if readings:
-            host = readings[-1].host
-            lines.append(f"host CPU {host.cpu_percent:.0f}%  RAM {host.ram_used_gib:.1f}/{host.ram_total_gib:.1f} GiB")
-        set_text(self.query_one("#gpu-text", Static), "\n".join(lines))
-        chart_lines = []
-        if readings:
-            for g in readings[-1].gpus:
-                chart_lines.append(Line(f"GPU{g.index} util", ListSeries(t.gpu_series(g.index, "util_percent"))))
-                used = t.gpu_series(g.index, "mem_used_gib")
-                total = t.gpu_series(g.index, "mem_total_gib")
-                chart_lines.append(Line(f"GPU{g.index} mem", ListSeries([100 * u / max(tt, 1e-9) for u, tt in zip(used, total)])))
-            chart_lines.append(Line("host CPU", ListSeries(t.host_series("cpu_percent"))))
-        self.query_one("#gpu-chart", LineChart).set_lines(chart_lines)
+        draw_gpu_pane(self.query_one("#gpu-text", Static), self.query_one("#gpu-chart", LineChart),
+                      self.telemetry, self.history, self._run_pids)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

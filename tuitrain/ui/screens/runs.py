@@ -70,8 +70,10 @@ def columns_for(width: int) -> tuple[str, ...]:
     return COLUMNS if width >= WIDE_COLUMNS else NARROW_COLUMNS
 
 
-def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar_width: int = 12) -> tuple:
-    """The table cells of `columns` (less the mark) for one `RunInfo`.
+def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar_width: int = 12,
+            gpu: str | None = None) -> tuple:
+    """The table cells of `columns` (less the mark) for one `RunInfo`; `gpu` is its GPU cell
+    (`tuitrain.telemetry.placement.GpuColumn`).
 
     Cells are plain Text: run names are never parsed as markup.
     """
@@ -79,7 +81,6 @@ def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar
     started = getattr(run, "started", None)
     ended = getattr(run, "ended", None)
     elapsed = ((ended or now) - started) if started else None
-    gpu = getattr(run, "gpus", None) or getattr(run, "gpu", None)
     cells = {
         "run": Text(run.name),
         "state": Text(state, style=state_style(state, theme)),
@@ -91,7 +92,7 @@ def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar
         "elapsed": Text(format_duration(elapsed)),
         "ETA": Text(format_duration(run.eta_s) if state in ACTIVE else "-"),
         "launcher": Text(str(run.launcher or "-")),
-        "GPU": Text(str(gpu) if gpu not in (None, "") else "-"),
+        "GPU": Text(gpu or "-"),
     }
     return tuple(cells[c] for c in columns if c)
 
@@ -116,10 +117,11 @@ class RunsScreen(Screen):
     class RunsLoaded(Message):
         """A fresh list of runs from the worker (or the error that prevented it)."""
 
-        def __init__(self, runs: list, error: str | None = None) -> None:
+        def __init__(self, runs: list, error: str | None = None, gpus: dict[str, str] | None = None) -> None:
             super().__init__()
             self.runs = runs
             self.error = error
+            self.gpus = gpus or {}  # run dir -> GPU cell
 
     class ActionDone(Message):
         """The outcome of a stop/kill/resume/delete done off the UI thread."""
@@ -133,6 +135,8 @@ class RunsScreen(Screen):
         super().__init__()
         self.runs_root = runs_root
         self.runs: list = []
+        self.gpu_cells: dict[str, str] = {}
+        self._gpu_column = None
         self.marked: set[str] = set()
         self._states: dict[str, str] = {}
         self.loaded = False
@@ -174,12 +178,16 @@ class RunsScreen(Screen):
         """List runs off the UI thread and post them."""
         try:
             from tuitrain.runs.registry import list_runs
+            from tuitrain.telemetry.placement import GpuColumn
 
             runs = list_runs(self.runs_root)
         except TuitrainError as exc:
             self.post_message(self.RunsLoaded([], error=str(exc)))
             return
-        self.post_message(self.RunsLoaded(list(runs)))
+        self._gpu_column = self._gpu_column or GpuColumn()
+        gpus = self._gpu_column.cells((str(r.run_dir), getattr(r, "device", None),
+                                       r.pid if r.state in ACTIVE else None) for r in runs)
+        self.post_message(self.RunsLoaded(list(runs), gpus=gpus))
 
     def on_runs_screen_runs_loaded(self, message: RunsLoaded) -> None:
         if message.error:
@@ -187,6 +195,7 @@ class RunsScreen(Screen):
             return
         self._announce_transitions(message.runs)
         self.runs = sorted(message.runs, key=lambda r: getattr(r, "started", None) or 0, reverse=True)
+        self.gpu_cells = message.gpus
         self.loaded = True
         self._fill_table()
 
@@ -213,7 +222,7 @@ class RunsScreen(Screen):
         for run in self.runs:
             key = str(run.run_dir)
             mark = Text("●", style=f"bold {theme.accent or ''}".strip()) if key in self.marked else Text(" ")
-            table.add_row(mark, *run_row(run, now, theme, self.columns, bar_width), key=key)
+            table.add_row(mark, *run_row(run, now, theme, self.columns, bar_width, self.gpu_cells.get(key)), key=key)
         if cursor_key is not None and cursor_key in {str(r.run_dir) for r in self.runs}:
             table.move_cursor(row=table.get_row_index(cursor_key))
         empty = self.query_one("#runs-empty", Static)
