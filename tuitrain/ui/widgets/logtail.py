@@ -1,8 +1,9 @@
 """The tail of a run's `stdout.log`, shown literally.
 
-A thread worker reads what was appended (from a byte offset, restarting when the file is
-replaced or truncated) and posts the new lines; the widget appends them. Escape
-sequences, control characters and `[markup]` are made visible, never interpreted.
+`read_new()` (called off the UI thread: by `poll()`'s worker, or by a screen's own watcher
+thread) reads what was appended, from a byte offset, restarting when the file is replaced
+or truncated, and posts the new lines; the widget appends them. Escape sequences, control
+characters and `[markup]` are made visible, never interpreted.
 """
 
 from __future__ import annotations
@@ -49,11 +50,17 @@ class LogTail(RichLog):
 
     @work(thread=True, exclusive=True, group="logtail")
     def _read(self) -> None:
-        lines = self._read_new()
+        self.read_new()
+
+    def read_new(self) -> bool:
+        """Read what was appended and post it (from a thread other than the UI's); True when
+        there was something."""
+        lines = self._read_lines()
         if lines:
             self.post_message(self.NewLines(lines))
+        return bool(lines)
 
-    def _read_new(self) -> list[str]:
+    def _read_lines(self) -> list[str]:
         try:
             stat = os.stat(self.path)
         except OSError:
