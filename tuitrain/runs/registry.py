@@ -219,14 +219,12 @@ def candidate_dirs(root: Path | None = None, include_others: bool = False, every
     return list(seen)
 
 
-def list_runs(root: Path | None = None, include_others: bool = False, everywhere: bool | None = None) -> list[RunInfo]:
+def list_runs(root: Path | None = None, include_others: bool = False, everywhere: bool = True) -> list[RunInfo]:
     """Every run found, newest first; unreadable run dirs are skipped.
 
-    With a runs root chosen (`root_is_chosen`), only the runs under it unless `everywhere`;
-    without one, every run tuitrain launched plus those under `./runs`.
+    `everywhere=False` keeps to the runs under the root (`tuitrain ls` and the app do when
+    `root_is_chosen()`, unless asked for all).
     """
-    if everywhere is None:
-        everywhere = not root_is_chosen(root)
     runs = []
     for path in candidate_dirs(root, include_others, everywhere):
         try:

@@ -56,8 +56,12 @@ class TuitrainApp(App):
             self._start_with_theme(wanted)
         elif theme:
             self._startup_notes.append(f"unknown theme {theme!r} (known: {', '.join(self.theme_specs)})")
+        self._ascii_filter = None
         if self.ascii_only:
+            from tuitrain.ui.glyphs import ascii_filter
+
             self.add_class("-ascii")
+            self._ascii_filter = ascii_filter()
 
     def _remembered_theme(self) -> str | None:
         from tuitrain.ui.settings import load_settings
@@ -79,6 +83,10 @@ class TuitrainApp(App):
         self.stylesheet.set_variables(self.get_css_variables())
         self.update_classes({**{c: False for c in self.classes if c.startswith("-theme-")},
                              f"-theme-{name}": True}, update=False)
+
+    def get_line_filters(self):
+        filters = list(super().get_line_filters())
+        return filters + [self._ascii_filter] if self._ascii_filter is not None else filters
 
     def get_key_display(self, binding: Binding) -> str:
         """Short names for the keys with long ones (the footer has 80 columns to share)."""

@@ -17,7 +17,6 @@ _GLYPHS = {
     "bar_empty": ("░", "-"),
     "valid": ("✓", "ok"),
     "invalid": ("✗", "x"),
-    "problem": ("⚑", "!"),
     "best": ("★", "*"),
     "warning": ("⚠", "!"),
     "ellipsis": ("…", "..."),
@@ -45,3 +44,53 @@ def glyph(app, name: str) -> str:
     """The glyph `name` as `app` can draw it."""
     utf8, plain = _GLYPHS[name]
     return plain if ascii_only(app) else utf8
+
+
+# One ASCII character for each character the app and Textual draw (same width: the layout
+# stays); anything else falls back by its Unicode name, then to "?".
+_ASCII = {
+    "·": "-", "…": ".", "⏎": "<", "␣": "_", "↑": "^", "↓": "v", "←": "<", "→": ">", "●": "*", "▲": "^",
+    "■": "#", "◆": "+", "✚": "+", "✖": "x", "✓": "v", "✗": "x", "★": "*", "⚠": "!", "⭘": "o", "▼": "v",
+    "▶": ">", "◀": "<", "–": "-", "—": "-", "▔": "-", "▁": "_", "\u00a0": " ",
+}
+
+
+def ascii_char(ch: str) -> str:
+    """An ASCII stand-in for `ch`, as many cells wide."""
+    import unicodedata
+
+    from rich.cells import cell_len
+
+    found = _ASCII.get(ch)
+    if found is not None:
+        return found
+    code = ord(ch)
+    if 0x2800 <= code <= 0x28FF:
+        return "."  # braille (charts draw ASCII themselves in this mode)
+    name = unicodedata.name(ch, "")
+    if 0x2500 <= code <= 0x257F:  # box drawing
+        horizontal, vertical = "HORIZONTAL" in name, "VERTICAL" in name
+        return "-" if horizontal and not vertical else "|" if vertical and not horizontal else "+"
+    if 0x2580 <= code <= 0x259F:  # blocks: thin ones are bars, the rest solid
+        return "|" if "EIGHTH" in name and ("LEFT" in name or "RIGHT" in name) else ":" if "SHADE" in name else "#"
+    plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+    width = max(cell_len(ch), 1)
+    return plain[:width].ljust(width, "?") if plain else "?" * width
+
+
+def to_ascii(text: str) -> str:
+    """`text` with every non-ASCII character replaced by a stand-in of the same width."""
+    return text if text.isascii() else "".join(ch if ch.isascii() else ascii_char(ch) for ch in text)
+
+
+def ascii_filter():
+    """A Textual line filter drawing every frame in ASCII (for a terminal without UTF-8)."""
+    from rich.segment import Segment
+    from textual.filter import LineFilter
+
+    class AsciiFilter(LineFilter):
+        def apply(self, segments: list, background) -> list:
+            return [segment if segment.text.isascii() else Segment(to_ascii(segment.text), segment.style,
+                                                                    segment.control) for segment in segments]
+
+    return AsciiFilter()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
@@ -192,7 +193,7 @@ class FieldRow(Vertical):
             current = format_value(self.value)
             if self.value is not None and current not in self._choices:
                 # a value from the file that is no choice: shown as it is, the validator's error under it
-                options.insert(0, (f"{current} (not a choice)", current))
+                options.insert(0, (Text(f"{current} (not a choice)"), current))  # Text: never markup
             value = current if self.value is not None else Select.NULL
             return Select(options, value=value, allow_blank=field.nullable or value is Select.NULL, id=wid,
                           compact=self.compact)
@@ -211,8 +212,8 @@ class FieldRow(Vertical):
             self.post_message(self.TypoChanged(self))
 
     def _show_error(self) -> None:
-        mark = glyph(self.app, "invalid") if self.typo else glyph(self.app, "problem")
-        shown = f"{mark} {self.typo or self.problem}" if self.typo or self.problem else ""
+        error = self.typo or self.problem
+        shown = f"{glyph(self.app, 'invalid')} {error}" if error else ""
         self.set_class(bool(shown), "-invalid")
         try:
             self.query_one(".field-error", Static).update(shown)
@@ -257,7 +258,9 @@ class FieldRow(Vertical):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        value = None if event.value is Select.NULL else self._choices.get(event.value, event.value)
+        if event.value not in self._choices and event.value is not Select.NULL:
+            return  # the file's own value that is no choice (shown escaped): nothing typed
+        value = None if event.value is Select.NULL else self._choices[event.value]
         if value == self.value and type(value) is type(self.value):
             return
         self.value = value
