@@ -31,7 +31,7 @@ class TuitrainApp(App):
     `compare`: open on the compare screen of these run directories.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "tuitrain"
     COMMANDS = {TuitrainCommands}
     BINDINGS = [

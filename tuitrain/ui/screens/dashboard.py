@@ -4,10 +4,10 @@ log and samples below them, all at once on a tall terminal, one at a time (keys 
 
 One thread worker follows the run: it polls the run's `RunHistory`, its `stdout.log`, its
 `RunInfo` (state, elapsed and ETA, the same numbers the Runs list shows) and the telemetry,
-and posts a message when something changed; workers never touch widgets. Redraws are
-event-driven and throttled to `REDRAW_HZ`: a run that logs nothing (a finished one) costs
-no redraw at all, and a million-step run draws as fast as a short one, since charts draw
-series decimated to their width.
+and posts a message when something changed; workers never touch widgets. Whatever changed
+is drawn together in one frame, at most `REDRAW_HZ` times a second: a run that logs
+nothing (a finished one) costs no frame at all, and a million-step run draws as fast as a
+short one, since charts draw series decimated to their width.
 """
 
 from __future__ import annotations
@@ -120,6 +120,13 @@ class DashboardScreen(TuitrainScreen):
             super().__init__()
             self.info = info
 
+    class LogLines(Message):
+        """Lines appended to the run's stdout.log."""
+
+        def __init__(self, lines: list[str]) -> None:
+            super().__init__()
+            self.lines = lines
+
     def __init__(self, run_dir: Path | str) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
@@ -129,6 +136,8 @@ class DashboardScreen(TuitrainScreen):
         self.info = None
         self._dirty = True
         self._telemetry_dirty = True
+        self._info_dirty = False
+        self._log_lines: list[str] = []
         self._redraw_pending = False
         self._skipped_told = 0
         self._stop = threading.Event()
@@ -188,7 +197,9 @@ class DashboardScreen(TuitrainScreen):
                 changed = self.history.update(max_chunks=CATCH_UP_CHUNKS)
             if changed:
                 self.post_message(self.Changed())
-            log.read_new()
+            lines = log.read_lines()
+            if lines:
+                self.post_message(self.LogLines(lines))
             now = time.monotonic()
             active = self.history.state in ("queued", "running", "stopping")
             if changed or now - last_info >= (INFO_S if active else IDLE_INFO_S):
@@ -217,7 +228,12 @@ class DashboardScreen(TuitrainScreen):
 
     def on_dashboard_screen_info_read(self, message: InfoRead) -> None:
         self.info = message.info
-        self._draw_status()
+        self._info_dirty = True
+        self._schedule_redraw()
+
+    def on_dashboard_screen_log_lines(self, message: LogLines) -> None:
+        self._log_lines += message.lines
+        self._schedule_redraw()
 
     def _schedule_redraw(self) -> None:
         """Redraw soon, at most REDRAW_HZ times a second (bursts of events are one redraw)."""
@@ -229,16 +245,22 @@ class DashboardScreen(TuitrainScreen):
         """Refresh the panels from the history and the telemetry."""
         self._redraw_pending = False
         self.redraws += 1
+        if self._log_lines:
+            lines, self._log_lines = self._log_lines, []
+            self.query_one(LogTail).add_lines(lines)
         if self._telemetry_dirty:
             self._telemetry_dirty = False
             self._draw_gpu()
+        if self._info_dirty and not self._dirty:
+            self._info_dirty = False
+            self._draw_status()
         if not self._dirty:
             return
         if not self.lock.acquire(blocking=False):
             self._schedule_redraw()  # the worker is reading: try again shortly
             return
         try:
-            self._dirty = False
+            self._dirty = self._info_dirty = False
             self._draw_history()
         finally:
             self.lock.release()
@@ -253,7 +275,9 @@ class DashboardScreen(TuitrainScreen):
         lr.set_lines([Line("lr", Decimated(series.get("learning_rate"), chart_width(lr)), style="lr")])
         for chart_id, name in (("#speed-chart", "samples_per_second"), ("#tokens-chart", "tokens_per_second")):
             chart = self.query_one(chart_id, LineChart)
-            chart.display = name in series or chart_id == "#speed-chart"
+            shown = name in series or chart_id == "#speed-chart"
+            if chart.display != shown:  # assigning it, even unchanged, lays the screen out again
+                chart.display = shown
             chart.set_lines([Line(name, Decimated(series.get(name), chart_width(chart)))] if name in series else [])
         self._draw_status()
         metric = self._metric_name()

@@ -27,7 +27,8 @@ from tuitrain.ui.screens.base import TuitrainScreen
 from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.statictext import set_text
 
-REFRESH_S = 1.0
+REFRESH_S = 1.0  # the list is read this often while a run is active…
+IDLE_EVERY = 3  # …and every IDLE_EVERY × REFRESH_S seconds while none is
 FINISHED = ("finished", "failed", "stopped")
 ACTIVE = ("queued", "running", "stopping")
 # state -> (theme colour attribute, extra style)
@@ -166,6 +167,8 @@ class RunsScreen(TuitrainScreen):
         self.columns: tuple[str, ...] = ()
         self._focus_run: str | None = None  # a run just launched: highlight it once listed
         self._timer = None
+        self._ticks = 0
+        self._shown_rows: tuple = ()  # what the table holds: it is refilled only when this changes
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -180,7 +183,7 @@ class RunsScreen(TuitrainScreen):
         self.query_one("#runs-filter").display = False
         self.query_one(DataTable).focus()
         self.refresh_runs()
-        self._timer = self.set_interval(REFRESH_S, self.refresh_runs)
+        self._timer = self.set_interval(REFRESH_S, self._tick)
 
     def on_screen_suspend(self) -> None:
         if self._timer is not None:
@@ -198,10 +201,16 @@ class RunsScreen(TuitrainScreen):
         self.columns = columns
         table = self.query_one(DataTable)
         table.clear(columns=True)
+        self._shown_rows = ()
         for label in columns:
             table.add_column(label, key=label or "mark")
         if self.loaded:
             self._fill_table()
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % IDLE_EVERY == 0 or any(r.state in ACTIVE for r in self.found):
+            self.refresh_runs()
 
     @property
     def scoped(self) -> bool:
@@ -264,11 +273,16 @@ class RunsScreen(TuitrainScreen):
         ascii_only = getattr(self.app, "ascii_only", False)
         bar_width = NARROW_BAR if self.narrow else 12
         mark = glyph(self.app, "mark")
-        table.clear()
-        for run in self.runs:
-            key = str(run.run_dir)
-            cell = Text(mark, style=f"bold {theme.accent or ''}".strip()) if key in self.marked else Text(" ")
-            table.add_row(cell, *run_row(run, now, theme, self.columns, bar_width, ascii_only), key=key)
+        rows = tuple((str(run.run_dir), str(run.run_dir) in self.marked,
+                      run_row(run, now, theme, self.columns, bar_width, ascii_only)) for run in self.runs)
+        signature = (self.columns, theme.name, tuple((key, marked, tuple(c.plain for c in cells))
+                                                     for key, marked, cells in rows))
+        if signature != self._shown_rows:  # an idle list costs no repaint
+            self._shown_rows = signature
+            table.clear()
+            for key, marked, cells in rows:
+                cell = Text(mark, style=f"bold {theme.accent or ''}".strip()) if marked else Text(" ")
+                table.add_row(cell, *cells, key=key)
         if cursor_key is not None and cursor_key in {str(r.run_dir) for r in self.runs}:
             table.move_cursor(row=table.get_row_index(cursor_key))
         self._show_status()

@@ -44,6 +44,11 @@ class LogTail(RichLog):
         self._inode: tuple | None = None
         self._partial = b""
 
+    def on_mount(self) -> None:
+        # Start full (blank lines above the first real one): a RichLog that grows lays out the
+        # whole screen on every write, one that stays MAX_LINES long only repaints itself.
+        self.write(Text("\n" * (MAX_LINES - 1)))
+
     def poll(self) -> None:
         """Read what was appended, off the UI thread."""
         self._read()
@@ -82,9 +87,18 @@ class LogTail(RichLog):
         # a progress bar rewrites its line with \r: keep the last state of each line
         return [c.decode("utf-8", "replace").rstrip("\r").rsplit("\r", 1)[-1] for c in chunks[-MAX_LINES:]]
 
-    def on_log_tail_new_lines(self, message: NewLines) -> None:
-        message.stop()
+    def read_lines(self) -> list[str]:
+        """What was appended since the last read (for a caller that writes them itself, in its
+        own frame: `add_lines`)."""
+        return self._read_lines()
+
+    def add_lines(self, lines: list[str]) -> None:
+        """Show `lines` (on the UI thread)."""
         # One write per batch: RichLog measures, renders, trims and scrolls per write, so a
         # run printing hundreds of lines a second stalled the UI thread line by line.
-        batch = Text("\n", no_wrap=True).join(visible(line) for line in message.lines[-MAX_LINES:])
+        batch = Text("\n", no_wrap=True).join(visible(line) for line in lines[-MAX_LINES:])
         self.write(batch)
+
+    def on_log_tail_new_lines(self, message: NewLines) -> None:
+        message.stop()
+        self.add_lines(message.lines)
