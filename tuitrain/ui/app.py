@@ -100,11 +100,14 @@ class TuitrainApp(App):
         variables.update(chart_variables(variables))
         return variables
 
-    def on_mount(self) -> None:
+    def get_default_screen(self):
+        """The Runs screen is the app's first and bottom screen (no empty screen beneath it)."""
         from tuitrain.ui.screens.runs import RunsScreen
 
         self.runs_screen = RunsScreen(runs_root=self.runs_root, show_all=self.show_all)
-        self.push_screen(self.runs_screen)
+        return self.runs_screen
+
+    def on_mount(self) -> None:
         if self._compare:
             self.post_message(navigation.OpenCompare(self._compare))
         for note in self._startup_notes:

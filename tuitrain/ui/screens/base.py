@@ -22,6 +22,22 @@ class TuitrainScreen(Screen):
 
     _seen_breakpoints: frozenset = frozenset()
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The classes for the terminal's size from the start: set later, on the first
+        # resize, they would restyle every widget once more before the first frame.
+        try:
+            width, height = self.app.size
+        except Exception:  # no app running (a screen built outside one)
+            return
+        for dimension, table in ((width, self.HORIZONTAL_BREAKPOINTS), (height, self.VERTICAL_BREAKPOINTS)):
+            names = [name for limit, name in (table or []) if dimension >= limit]
+            if names:
+                self.add_class(names[-1])
+
+    def on_mount(self) -> None:
+        self._check_breakpoints()
+
     def on_resize(self, event) -> None:
         # Screen._on_resize sets the classes after this handler: look once it has.
         self.call_next(self._check_breakpoints)

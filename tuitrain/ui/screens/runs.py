@@ -9,6 +9,7 @@ state or launcher.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -172,17 +173,17 @@ class RunsScreen(TuitrainScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        self._set_columns(table)  # before the first layout: adding them later lays it out again
+        yield table
         yield Static("", id="runs-empty", markup=False)
-        yield Input(placeholder="filter: words of a name, preset or state (enter keeps it, esc clears)",
-                    id="runs-filter")
         yield Static("", id="runs-status", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#runs-filter").display = False
         self.query_one(DataTable).focus()
-        self.refresh_runs()
+        # Listing imports the runs package and reads every run: after the first frame.
+        self.call_after_refresh(self.refresh_runs)
         self._timer = self.set_interval(REFRESH_S, self._tick)
 
     def on_screen_suspend(self) -> None:
@@ -195,17 +196,20 @@ class RunsScreen(TuitrainScreen):
             self.refresh_runs()
 
     def breakpoints_changed(self) -> None:
+        if self._set_columns(self.query_one(DataTable)) and self.loaded:
+            self._fill_table()
+
+    def _set_columns(self, table: DataTable) -> bool:
+        """The columns that fit the width (the breakpoint classes); True when they changed."""
         columns = NARROW_COLUMNS if self.narrow else COLUMNS
         if columns == self.columns:
-            return
+            return False
         self.columns = columns
-        table = self.query_one(DataTable)
         table.clear(columns=True)
         self._shown_rows = ()
         for label in columns:
             table.add_column(label, key=label or "mark")
-        if self.loaded:
-            self._fill_table()
+        return True
 
     def _tick(self) -> None:
         self._ticks += 1
@@ -215,9 +219,7 @@ class RunsScreen(TuitrainScreen):
     @property
     def scoped(self) -> bool:
         """Whether the list keeps to a runs root the user chose."""
-        from tuitrain.runs.registry import root_is_chosen
-
-        return root_is_chosen(self.runs_root) and not self.show_all
+        return self._root_chosen() and not self.show_all
 
     @work(thread=True, exclusive=True, group="runs-list")
     def refresh_runs(self) -> None:
@@ -348,11 +350,13 @@ class RunsScreen(TuitrainScreen):
     # Actions -------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "toggle_all":
-            from tuitrain.runs.registry import root_is_chosen
-
-            return root_is_chosen(self.runs_root)  # nothing to toggle when every run is listed
+        if action == "toggle_all":  # nothing to toggle when every run is listed
+            return self._root_chosen()
         return True
+
+    def _root_chosen(self) -> bool:
+        """`registry.root_is_chosen` without importing the runs package (not before the first frame)."""
+        return self.runs_root is not None or bool(os.environ.get("TUITRAIN_RUNS"))
 
     def action_new_run(self) -> None:
         self.app.post_message(NewRun())
@@ -388,9 +392,16 @@ class RunsScreen(TuitrainScreen):
             return
         self.app.post_message(OpenCompare(dirs))
 
-    def action_filter(self) -> None:
-        box = self.query_one("#runs-filter", Input)
-        box.display = True
+    async def action_filter(self) -> None:
+        """Show the filter box (mounted the first time: the first frame does without it)."""
+        boxes = self.query("#runs-filter")
+        if boxes:
+            box = boxes.first(Input)
+        else:
+            box = Input(placeholder="filter: words of a name, preset or state (enter keeps it, esc clears)",
+                        id="runs-filter")
+            await self.mount(box, before=self.query_one("#runs-status"))
+        box.add_class("-shown")
         box.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -401,15 +412,15 @@ class RunsScreen(TuitrainScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "runs-filter":
-            event.input.display = bool(self.terms)
+            event.input.set_class(bool(self.terms), "-shown")
             self.query_one(DataTable).focus()
 
     def on_key(self, event) -> None:
-        box = self.query_one("#runs-filter", Input)
-        if event.key == "escape" and box.has_focus:
+        box = self.focused
+        if event.key == "escape" and isinstance(box, Input) and box.id == "runs-filter":
             event.stop()
             box.value = ""
-            box.display = False
+            box.remove_class("-shown")
             self.query_one(DataTable).focus()
 
     def action_toggle_all(self) -> None:

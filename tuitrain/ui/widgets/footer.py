@@ -66,10 +66,14 @@ class KeyFooter(Footer):
             return
         width = self.size.width or self.app.size.width
         shown, palette = self.fitting(width)
-        self._shown = (tuple(b.action for b, _, _ in shown), palette)
+        self._shown = (tuple((b.action, enabled) for b, enabled, _ in shown), palette)
         for binding, enabled, tooltip in shown:
-            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
-                            disabled=not enabled, tooltip=tooltip or binding.tooltip).data_bind(compact=Footer.compact)
+            key = FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
+                            disabled=not enabled, tooltip=tooltip or binding.tooltip,
+                            classes="-compact" if self.compact else "")
+            # Set before mounting, not bound: a bound value restyles every key once more on mount.
+            key.set_reactive(FooterKey.compact, self.compact)
+            yield key
         if palette:
             found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
             if found is not None:
@@ -78,9 +82,20 @@ class KeyFooter(Footer):
                                 binding.action, classes="-command-palette", disabled=not enabled,
                                 tooltip=binding.tooltip or binding.description)
 
+    def _signature(self, width: int) -> tuple:
+        shown, palette = self.fitting(width)
+        return tuple((b.action, enabled) for b, enabled, _ in shown), palette
+
+    def bindings_changed(self, screen) -> None:
+        """Recompose only when what the footer shows changes (focus moves call this often,
+        and each recompose mounts every key again)."""
+        if self._bindings_ready and self.is_attached and screen is self.screen:
+            if self._signature(self.size.width or self.app.size.width) == self._shown:
+                return
+        super().bindings_changed(screen)
+
     def on_resize(self, event) -> None:
         if not self._bindings_ready:
             return
-        shown, palette = self.fitting(event.size.width)
-        if (tuple(b.action for b, _, _ in shown), palette) != self._shown:
+        if self._signature(event.size.width) != self._shown:
             self.call_after_refresh(self.recompose)
