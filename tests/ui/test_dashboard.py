@@ -223,19 +223,26 @@ async def test_stop_asks_first(tmp_path, monkeypatch):
 
 @sync
 async def test_footer_keeps_stop_quit_and_help_in_80_columns(tmp_path):
-    from textual.widgets._footer import FooterKey
-
     from tuitrain.ui.app import TuitrainApp
+    from tuitrain.ui.widgets.footer import KeyFooter
 
     run = write_run(tmp_path, "gamma", steps=20)
     app = TuitrainApp(runs_root=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         app.push_screen(DashboardScreen(run))
-        await until(pilot, lambda: "q" in {k.key_display for k in app.screen.query(FooterKey)}, "the footer")
-        keys = {k.key_display: k for k in app.screen.query(FooterKey)}
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+        footer = app.screen.query_one(KeyFooter)
+        footer.render()
+        keys = {display: end for display, _start, end, _key in footer.spans}
         for key in ("s", "q", "?", "r", "R"):
-            assert keys[key].region.right <= 80, f"{key} is off the footer at 80 columns"
-        await pilot.press("q")
+            assert keys[key] <= 80, f"{key} is off the footer at 80 columns"
+        # a click on a key presses it
+        start = next(s for d, s, _e, _k in footer.spans if d == "?")
+        await pilot.click(KeyFooter, offset=(start + 1, 0))
+        from tuitrain.ui.screens.help import HelpScreen
+
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help from the footer")
+        await pilot.press("escape", "q")
     assert app.return_code == 0
 
 

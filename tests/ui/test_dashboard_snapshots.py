@@ -1,4 +1,5 @@
-"""SVG snapshots of the dashboard and compare screens at 80×24 and 160×48.
+"""SVG snapshots of the dashboard and compare screens at 80×24 and 160×48, in the app as
+users see it (its stylesheet, the default theme); the README shows the 160×48 ones.
 
 Snapshots live in tests/ui/snapshots/; run with UPDATE_SNAPSHOTS=1 to rewrite them after
 an intended change (and look at the SVGs before committing). Every input is fixed: the
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from _dashrun import ScreenApp, steady_telemetry, sync, write_run
+from _dashrun import steady_telemetry, sync, write_run
 from snapshot import check_svg
 from waiting import until
 from tuitrain.ui.screens.compare import CompareScreen
@@ -28,11 +29,16 @@ def steady(monkeypatch):
     time.tzset()
 
 
-async def _shot(app, size, ready) -> str:
+async def _shot(root, make_screen, size, ready) -> str:
+    from tuitrain.ui.app import TuitrainApp
+
+    app = TuitrainApp(runs_root=root, theme="tuitrain-dark")
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: ready(app.screen) and not app.screen._redraw_pending, "the screen to settle")
+        app.push_screen(make_screen())
+        await until(pilot, lambda: not isinstance(app.screen, type(app.runs_screen)) and ready(app.screen)
+                    and not app.screen._redraw_pending, "the screen to settle")
         await pilot.pause()
-        return app.export_screenshot(simplify=True)
+        return app.export_screenshot(title="tuitrain", simplify=True)
 
 
 def _dash_ready(screen) -> bool:
@@ -46,7 +52,7 @@ def _dash_ready(screen) -> bool:
 @sync
 async def test_dashboard_snapshot(tmp_path, steady, size):
     run = write_run(tmp_path, "snap-run", steps=200)
-    svg = await _shot(ScreenApp(lambda: DashboardScreen(run)), size, _dash_ready)
+    svg = await _shot(tmp_path, lambda: DashboardScreen(run), size, _dash_ready)
     check_svg(svg, f"dashboard_{size[0]}x{size[1]}")
 
 
@@ -55,6 +61,6 @@ async def test_dashboard_snapshot(tmp_path, steady, size):
 async def test_compare_snapshot(tmp_path, steady, size):
     runs = [write_run(tmp_path, "snap-a", steps=150), write_run(tmp_path, "snap-b", steps=100, lr=1e-3),
             write_run(tmp_path, "snap-c", steps=120, lr=3e-3)]
-    svg = await _shot(ScreenApp(lambda: CompareScreen(runs)), size,
+    svg = await _shot(tmp_path, lambda: CompareScreen(runs), size,
                       lambda s: s.query_one("#cmp-table").row_count > 3 and s.query_one("#cmp-loss").series_lines)
     check_svg(svg, f"compare_{size[0]}x{size[1]}")

@@ -162,10 +162,8 @@ class CompareScreen(TuitrainScreen):
         self.query_one("#table-panel").border_title = "differing preset values and final metrics"
         self.query_one("#compare-errors").display = bool(self.errors)
         table = self.query_one("#cmp-table", DataTable)
-        chart = self.query_one("#cmp-loss", LineChart)
-        table.add_column("")
-        for i, d in enumerate(self.run_dirs):  # each run's glyph and colour, as in the charts' legends
-            table.add_column(Text(f"{glyph(i, chart.ascii_only)} {visible(d.name).plain}", style=chart.series_style(i)))
+        for header in self._headers():  # each run's glyph and colour, as in the charts' legends
+            table.add_column(header, width=header.cell_len)
         self._show_range()
         self._watch()
 
@@ -246,19 +244,35 @@ class CompareScreen(TuitrainScreen):
         set_text(self.query_one("#compare-range", Static),
                  f"{shown} of {self.last_step()} · {scale} y · l log, ] [ start, {{ }} end, 0 all steps")
 
+    def _headers(self) -> list[Text]:
+        """The table's column labels: each run's glyph and name in its colour."""
+        chart = self.query_one("#cmp-loss", LineChart)
+        return [Text("")] + [Text(f"{glyph(i, chart.ascii_only)} {visible(d.name).plain}", style=chart.series_style(i))
+                             for i, d in enumerate(self.run_dirs)]
+
     def _fill_table(self) -> None:
         table = self.query_one("#cmp-table", DataTable)
         keep = table.cursor_column
-        table.clear()
+        rows: list[list[Text]] = []
         # an unreadable preset would make every key look different: compare the readable ones
         for key in differing([p for p, ok in zip(self.presets, self.readable) if ok]):
-            table.add_row(Text(key), *[Text(visible(_show(p.get(key, _MISSING)) if ok else "?").plain)
-                                       for p, ok in zip(self.presets, self.readable)])
-        rows = {"state": lambda h: h.state, "step": lambda h: f"{h.last_step}/{h.max_steps or '?'}",
-                "final loss": lambda h: _num(h.series.get("loss")),
-                "best eval_loss": lambda h: _best(h.series.get("eval_loss"))}
-        for label, get in rows.items():
-            table.add_row(Text(label, style="bold"), *[Text(visible(str(get(h))).plain) for h in self.histories])
+            rows.append([Text(key), *[Text(visible(_show(p.get(key, _MISSING)) if ok else "?").plain)
+                                      for p, ok in zip(self.presets, self.readable)]])
+        getters = {"state": lambda h: h.state, "step": lambda h: f"{h.last_step}/{h.max_steps or '?'}",
+                   "final loss": lambda h: _num(h.series.get("loss")),
+                   "best eval_loss": lambda h: _best(h.series.get("eval_loss"))}
+        for label, get in getters.items():
+            rows.append([Text(label, style="bold"), *[Text(visible(str(get(h))).plain) for h in self.histories]])
+        # widths given, not measured: a measured width applies only once the table is idle
+        headers = self._headers()
+        widths = [max([headers[i].cell_len] + [row[i].cell_len for row in rows]) for i in range(len(headers))]
+        if widths != [c.width for c in table.columns.values()]:
+            table.clear(columns=True)
+            for header, width in zip(headers, widths):
+                table.add_column(header, width=width)
+        table.clear()
+        for row in rows:
+            table.add_row(*row)
         table.move_cursor(column=keep)
 
     def _view_changed(self) -> None:

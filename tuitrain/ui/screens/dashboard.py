@@ -202,7 +202,8 @@ class DashboardScreen(TuitrainScreen):
                 self.post_message(self.LogLines(lines))
             now = time.monotonic()
             active = self.history.state in ("queued", "running", "stopping")
-            if changed or now - last_info >= (INFO_S if active else IDLE_INFO_S):
+            # by the clock, not per chunk: a backlog being read would ask for it hundreds of times
+            if now - last_info >= (INFO_S if active or changed else IDLE_INFO_S):
                 last_info = now
                 try:
                     self.post_message(self.InfoRead(run_info(self.run_dir)))
@@ -279,6 +280,10 @@ class DashboardScreen(TuitrainScreen):
             if chart.display != shown:  # assigning it, even unchanged, lays the screen out again
                 chart.display = shown
             chart.set_lines([Line(name, Decimated(series.get(name), chart_width(chart)))] if name in series else [])
+        # one step axis for every chart of the run: up to its last step (a decimated flat
+        # series may end a few steps short of it)
+        for chart in (loss, lr, self.query_one("#speed-chart"), self.query_one("#tokens-chart")):
+            chart.x_limits = (1, h.last_step) if h.last_step > 1 else None
         self._draw_status()
         metric = self._metric_name()
         eval_series = series.get(metric)

@@ -51,10 +51,10 @@ def state_style(state: str, theme) -> str:
 
 
 COLUMNS = ("", "run", "state", "preset", "progress", "step", "loss", "best", "elapsed", "ETA", "launcher", "GPU")
-# Below WIDE_COLUMNS terminal columns only these fit; the rest are in the dashboard.
+# Under 120 columns (the `-narrow` breakpoint) only these fit; the rest are in the dashboard.
 NARROW_COLUMNS = ("", "run", "state", "progress", "step", "loss", "ETA")
-WIDE_COLUMNS = 120
 NARROW_BAR = 6
+RUN_WIDTH, RUN_WIDTH_NARROW = 40, 22  # the longest run name shown whole (longer ones are cut)
 
 
 def progress_bar(step: int | None, total: int | None, width: int = 12, ascii_only: bool = False) -> Text:
@@ -83,11 +83,6 @@ def _num(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.4g}"
-
-
-def columns_for(width: int) -> tuple[str, ...]:
-    """The columns that fit a terminal `width` columns wide."""
-    return COLUMNS if width >= WIDE_COLUMNS else NARROW_COLUMNS
 
 
 def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar_width: int = 12,
@@ -166,6 +161,7 @@ class RunsScreen(TuitrainScreen):
         self._states: dict[str, str] = {}
         self.loaded = False
         self.columns: tuple[str, ...] = ()
+        self._widths: tuple[int, ...] = ()
         self._focus_run: str | None = None  # a run just launched: highlight it once listed
         self._timer = None
         self._ticks = 0
@@ -199,16 +195,19 @@ class RunsScreen(TuitrainScreen):
         if self._set_columns(self.query_one(DataTable)) and self.loaded:
             self._fill_table()
 
-    def _set_columns(self, table: DataTable) -> bool:
-        """The columns that fit the width (the breakpoint classes); True when they changed."""
+    def _set_columns(self, table: DataTable, widths: tuple[int, ...] | None = None) -> bool:
+        """The columns that fit the width (the breakpoint classes), `widths` wide; True when
+        they changed. Widths are given, never measured: a measured width applies only when
+        the table next goes idle, so a frame in between would show the cells cut short."""
         columns = NARROW_COLUMNS if self.narrow else COLUMNS
-        if columns == self.columns:
+        widths = widths or tuple(len(label) for label in columns)
+        if (columns, widths) == (self.columns, self._widths):
             return False
-        self.columns = columns
+        self.columns, self._widths = columns, widths
         table.clear(columns=True)
         self._shown_rows = ()
-        for label in columns:
-            table.add_column(label, key=label or "mark")
+        for label, width in zip(columns, widths):
+            table.add_column(label, key=label or "mark", width=width)
         return True
 
     def _tick(self) -> None:
@@ -280,6 +279,11 @@ class RunsScreen(TuitrainScreen):
         signature = (self.columns, theme.name, tuple((key, marked, tuple(c.plain for c in cells))
                                                      for key, marked, cells in rows))
         if signature != self._shown_rows:  # an idle list costs no repaint
+            widths = tuple(max([len(label)] + [cells[i - 1].cell_len if i else 1 for _, _, cells in rows])
+                           for i, label in enumerate(self.columns))
+            cap = RUN_WIDTH_NARROW if self.narrow else RUN_WIDTH
+            widths = tuple(min(w, cap) if label == "run" else w for label, w in zip(self.columns, widths))
+            self._set_columns(table, widths)
             self._shown_rows = signature
             table.clear()
             for key, marked, cells in rows:

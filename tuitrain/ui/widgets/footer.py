@@ -1,33 +1,53 @@
-"""A footer that shows as many of the screen's keys as fit its width.
+"""A footer that shows as many of the screen's keys as fit its width, drawn as one line.
 
 Textual's footer shows every binding with `show=True`, so a wide screen's keys ran off a
-narrow terminal (and `q` and `?` with them). This one leaves out the screen's
-`FOOTER_OPTIONAL` actions, last listed first, only as far as the width needs; the rest
-are always in `?` help and the command palette. When even the main keys need the room,
-the palette's own key (ctrl+p, which `?` lists) leaves the footer too.
+narrow terminal (and `q` and `?` with them); it is also a widget per key, each styled and
+laid out as every screen opens. This one is one widget: it draws the screen's own keys
+first (a focused table's `enter` does not hide the screen's), then the app's, leaving out
+the screen's `FOOTER_OPTIONAL` actions, last listed first, only as far as the width needs,
+and then the palette's own key (ctrl+p, which `?` help lists). Every key is always in `?`
+help and the command palette. A click on a key presses it.
 """
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
 
-PALETTE_WIDTH = 14  # " ^p palette " with its border and padding
+PALETTE = "palette"
 
 
 def _cost(key: str, description: str) -> int:
     return len(key) + len(description) + 3  # " k " then "description "
 
 
-class KeyFooter(Footer):
+class KeyFooter(Widget):
     """The screen's main keys, then as many optional ones as fit."""
 
-    _shown: tuple = ()
+    COMPONENT_CLASSES = {"key-footer--key", "key-footer--description"}
+    DEFAULT_CSS = """
+    KeyFooter {
+        dock: bottom;
+        height: 1;
+        background: $footer-background;
+        color: $footer-description-foreground;
+        & > .key-footer--key { color: $footer-key-foreground; background: $footer-key-background;
+                               text-style: bold; }
+        & > .key-footer--description { color: $footer-description-foreground; }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.spans: list[tuple[str, int, int, str]] = []  # (key shown, first cell, end cell, key)
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, lambda _screen: self.refresh())
 
     def _candidates(self) -> list[tuple]:
-        """(binding, enabled, tooltip) of each action to show: the screen's own first (a focused
-        table's `enter` must not hide the screen's), then the app's and the focused widget's."""
+        """(binding, enabled) of each action to show: the screen's own, then the app's and the
+        focused widget's."""
         screen = self.screen
         seen: dict[str, tuple] = {}
         for bindings in screen._bindings.key_to_bindings.values():
@@ -35,67 +55,67 @@ class KeyFooter(Footer):
                 if binding.show and binding.action not in seen:
                     allowed = screen.check_action(binding.action, ())
                     if allowed is not False:
-                        seen[binding.action] = (binding, allowed is True, binding.tooltip)
+                        seen[binding.action] = (binding, allowed is True)
         declared = [b.action for b in getattr(screen, "BINDINGS", []) if hasattr(b, "action")]
         ordered = sorted(seen.values(), key=lambda e: declared.index(e[0].action)
                          if e[0].action in declared else len(declared))
-        others = {}
-        for node, binding, enabled, tooltip in screen.active_bindings.values():
+        others: dict[str, tuple] = {}
+        for node, binding, enabled, _tooltip in screen.active_bindings.values():
             if binding.show and binding.action not in seen and binding.action not in others and node is not screen:
-                others[binding.action] = (binding, enabled, tooltip)
+                others[binding.action] = (binding, enabled)
         return ordered + list(others.values())
 
     def fitting(self, width: int) -> tuple[list[tuple], bool]:
-        """The bindings shown at `width` columns, and whether the palette's key fits too."""
+        """The (binding, enabled) shown at `width` columns, and whether the palette's key fits too."""
         shown = self._candidates()
         optional = list(getattr(self.screen, "FOOTER_OPTIONAL", ()))
+        palette_width = _cost(self.app.get_key_display(self._palette_binding()), PALETTE) + 1
 
         def total() -> int:
-            return sum(_cost(self.app.get_key_display(b), b.description) for b, _, _ in shown)
+            return sum(_cost(self.app.get_key_display(b), b.description) for b, _ in shown)
 
-        palette = self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE
-        while total() > width - (PALETTE_WIDTH if palette else 0) and optional:
+        palette = self.app.ENABLE_COMMAND_PALETTE
+        while total() > width - (palette_width if palette else 0) and optional:
             action = optional.pop()
             shown = [entry for entry in shown if entry[0].action != action]
-        if palette and total() > width - PALETTE_WIDTH:
-            palette = False  # ctrl+p still opens it; `?` help says so
+        if palette and total() > width - palette_width:
+            palette = False
         return shown, palette
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
+    def _palette_binding(self):
+        from textual.binding import Binding
+
+        return Binding(self.app.COMMAND_PALETTE_BINDING, "command_palette", PALETTE)
+
+    def render(self) -> Text:
         width = self.size.width or self.app.size.width
         shown, palette = self.fitting(width)
-        self._shown = (tuple((b.action, enabled) for b, enabled, _ in shown), palette)
-        for binding, enabled, tooltip in shown:
-            key = FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
-                            disabled=not enabled, tooltip=tooltip or binding.tooltip,
-                            classes="-compact" if self.compact else "")
-            # Set before mounting, not bound: a bound value restyles every key once more on mount.
-            key.set_reactive(FooterKey.compact, self.compact)
-            yield key
+        key_style = self.get_component_rich_style("key-footer--key", partial=True)
+        text_style = self.get_component_rich_style("key-footer--description", partial=True)
+        out = Text(no_wrap=True, overflow="crop")
+        spans = []
+
+        dim = Style(dim=True)
+
+        def add(display: str, description: str, key: str, enabled: bool) -> None:
+            start = out.cell_len
+            out.append(f" {display} ", style=key_style if enabled else key_style + dim)
+            out.append(f"{description} ", style=text_style if enabled else text_style + dim)
+            spans.append((display, start, out.cell_len, key))
+
+        for binding, enabled in shown:
+            add(self.app.get_key_display(binding), binding.description, binding.key.split(",")[0], enabled)
         if palette:
-            found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
-            if found is not None:
-                _node, binding, enabled, _tooltip = found
-                yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
-                                binding.action, classes="-command-palette", disabled=not enabled,
-                                tooltip=binding.tooltip or binding.description)
+            binding = self._palette_binding()
+            display = self.app.get_key_display(binding)
+            out.append(" " * max(1, width - out.cell_len - _cost(display, PALETTE)))
+            add(display, PALETTE, binding.key, True)
+        self.spans = spans
+        return out
 
-    def _signature(self, width: int) -> tuple:
-        shown, palette = self.fitting(width)
-        return tuple((b.action, enabled) for b, enabled, _ in shown), palette
-
-    def bindings_changed(self, screen) -> None:
-        """Recompose only when what the footer shows changes (focus moves call this often,
-        and each recompose mounts every key again)."""
-        if self._bindings_ready and self.is_attached and screen is self.screen:
-            if self._signature(self.size.width or self.app.size.width) == self._shown:
+    def on_click(self, event) -> None:
+        for _display, start, end, key in self.spans:
+            if start <= event.x < end:
+                event.stop()
+                self.app.simulate_key(key)
                 return
-        super().bindings_changed(screen)
-
-    def on_resize(self, event) -> None:
-        if not self._bindings_ready:
-            return
-        if self._signature(event.size.width) != self._shown:
-            self.call_after_refresh(self.recompose)
