@@ -119,7 +119,8 @@ def run_schedule(ns: argparse.Namespace) -> int:
     problem = warmup_problem(warmup, total)
     if problem:
         key = "warmup_steps" if getattr(args, "warmup_steps", 0) else "warmup_ratio"
-        raise TuitrainError(f"{preset.path}: optimizer.{key}: {problem} ({warmup_suggestion(key, total)})")
+        print(f"notice: {preset.path}: optimizer.{key}: {problem} ({warmup_suggestion(key, total)})",
+              file=sys.stderr)
     name = args.lr_scheduler_type
     term = shutil.get_terminal_size((100, 30))
     width = ns.width or min(term.columns, 120)

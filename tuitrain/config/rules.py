@@ -44,7 +44,8 @@ def warmup_problem(warmup_steps: int, total_steps: int) -> str | None:
     """What is wrong with a warmup of `warmup_steps` in a run of `total_steps` (None: nothing).
 
     HF's update k runs at λ(k−1), so the peak comes at update warmup_steps + 1: a warmup as
-    long as the run never reaches it. Checked wherever the run's length is known: here when
+    long as the run never reaches it. A notice (HF runs it, and a short trial run with a
+    lowered max_steps is legitimate), given wherever the run's length is known: here when
     max_steps is set, and by the editor and `tuitrain schedule`, which also count an
     epoch-based run's steps.
     """
@@ -88,7 +89,7 @@ def resolve(data: dict, col, label: str):
         problem = warmup_problem(num_warmup_steps(v["max_steps"], v["warmup_steps"], v["warmup_ratio"]), v["max_steps"])
         if problem:
             key = "warmup_steps" if v["warmup_steps"] else "warmup_ratio"
-            err(key, problem, warmup_suggestion(key, v["max_steps"]))
+            err(key, problem, warmup_suggestion(key, v["max_steps"]), NOTICE)
     for name in given:
         f = schema.FIELDS[name]
         if not f.honoured and v[f.key] != f.default and v[f.key] not in ([], ["none"], ""):

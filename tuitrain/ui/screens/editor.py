@@ -264,8 +264,9 @@ class EditorScreen(TuitrainScreen):
         self._update_derived()
 
     def _add_plan_problem(self) -> None:
-        """A warmup as long as an epoch-based run (the validator knows only max_steps runs)."""
+        """A warmup as long as an epoch-based run (the validator's notice covers max_steps runs)."""
         from tuitrain.config import Problem
+        from tuitrain.config.problems import NOTICE
         from tuitrain.config.rules import warmup_problem, warmup_suggestion
 
         if self.preset is None or (getattr(self.preset.args, "max_steps", -1) or -1) > 0:
@@ -278,7 +279,7 @@ class EditorScreen(TuitrainScreen):
         if problem:
             key = "warmup_steps" if self.preset.args.warmup_steps else "warmup_ratio"
             self.problems.append(Problem(str(self.path), 0, f"optimizer.{key}", problem,
-                                         warmup_suggestion(key, plan.total_steps)))
+                                         warmup_suggestion(key, plan.total_steps), NOTICE))
 
     def _show_status(self) -> None:
         status = self.query_one("#editor-status", Static)

@@ -68,7 +68,11 @@ class LRChart(ChartWidget):
         parts = [f"LR {self._scheduler()}"]
         if self._shows_warmup():
             parts.append(f"warmup {self.warmup_steps}")
-        parts.append(f"peak {lrs[peak]:.3g} at step {steps[peak]}")
+        if self._shows_warmup() and self.warmup_steps >= self.total_steps:
+            top = float(getattr(self.args, "learning_rate", lrs[peak]))
+            parts.append(f"peak {top:.3g} never reached ({lrs[peak]:.3g} at step {steps[peak]})")
+        else:
+            parts.append(f"peak {lrs[peak]:.3g} at step {steps[peak]}")
         return " · ".join(parts)
 
     def curve(self, points: int) -> tuple[list[int], list[float]]:
