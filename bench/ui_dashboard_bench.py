@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuitrain.runs.history import RunHistory  # noqa: E402
-from tuitrain.ui.widgets.charts import GUTTER, Decimated, render_lines  # noqa: E402
+from tuitrain.ui.widgets.chartdraw import Frame, Trace, draw  # noqa: E402
+from tuitrain.ui.widgets.charts import PLOT_MARGIN, Decimated  # noqa: E402
 from tuitrain.ui.widgets.smoothing import debiased_ema  # noqa: E402
 
 WIDTH, HEIGHT = 80, 16
@@ -42,12 +43,14 @@ def write_run(root: Path, steps: int) -> Path:
 
 
 def redraw(history: RunHistory) -> None:
-    w = WIDTH - GUTTER
+    """What the dashboard does per frame: decimate, smooth, draw the loss and LR charts."""
+    w = WIDTH - PLOT_MARGIN
     loss = Decimated(history.series["loss"], w)
     lr = Decimated(history.series["learning_rate"], w)
-    render_lines([(None, loss.xs, loss.ys, "grey50"), ("train", loss.xs, debiased_ema(loss.ys, 0.6), "cyan")],
-                 "loss", WIDTH, HEIGHT, "", "grey50")
-    render_lines([("lr", lr.xs, lr.ys, "magenta")], "lr", WIDTH, HEIGHT, "", "grey50")
+    draw([Trace(None, loss.xs, loss.ys, "grey50", faint=True),
+          Trace("train", loss.xs, debiased_ema(loss.ys, 0.6), "cyan", "●")], Frame(title="loss", y_label="loss"),
+         WIDTH, HEIGHT)
+    draw([Trace("lr", lr.xs, lr.ys, "magenta")], Frame(title="lr", y_label="LR", legend=False), WIDTH, HEIGHT)
 
 
 def time_redraws(history: RunHistory, n: int = 50) -> float:

@@ -52,10 +52,13 @@ def tiny_quickstart(folder: Path) -> Path:
 class Terminal:
     """One tmux server and session running the app; keys in, plain-text screen out."""
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, env: dict[str, str], size: tuple[int, int] = (WIDTH, HEIGHT),
+                 args: tuple[str, ...] = ()) -> None:
         self.socket = f"tuitrain-e2e-{os.getpid()}-{folder.name}"
         self.env = env
         self.folder = folder
+        self.size = size
+        self.args = args
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
@@ -64,9 +67,10 @@ class Terminal:
     def start(self) -> None:
         assigns = " ".join(shlex.quote(f"{k}={v}") for k, v in self.env.items() if k in _APP_ENV)
         # The shell line after the app reports its exit status, and the pane stays open to read it.
-        command = (f"cd {shlex.quote(str(REPO))} && env {assigns} {shlex.quote(sys.executable)} -m tuitrain; "
+        args = " ".join(shlex.quote(a) for a in self.args)
+        command = (f"cd {shlex.quote(str(REPO))} && env {assigns} {shlex.quote(sys.executable)} -m tuitrain {args}; "
                    f"echo TUITRAIN-EXITED $?; sleep 120")
-        self.tmux("new-session", "-d", "-s", "app", "-x", str(WIDTH), "-y", str(HEIGHT), command)
+        self.tmux("new-session", "-d", "-s", "app", "-x", str(self.size[0]), "-y", str(self.size[1]), command)
 
     def keys(self, *keys: str, literal: bool = False) -> None:
         self.tmux("send-keys", "-t", "app", *(["-l"] if literal else []), *keys)
@@ -105,7 +109,8 @@ class Terminal:
         self.tmux("kill-server", check=False)
 
 
-_APP_ENV = ("PYTHONPATH", "TUITRAIN_RUNS", "XDG_STATE_HOME", "OMP_NUM_THREADS", "HOME")
+_APP_ENV = ("PYTHONPATH", "TUITRAIN_RUNS", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "OMP_NUM_THREADS", "HOME",
+            "LC_ALL", "NO_COLOR")
 
 
 def dashboard_status(term: Terminal) -> tuple[str, int]:
@@ -216,7 +221,7 @@ def test_launch_stop_resume_quit_in_tmux() -> None:
 
         # The same keys on the Runs screen: s (confirm y) stops, r resumes the latest checkpoint in place.
         term.keys("Escape")
-        term.wait_for(r"\d+ runs?, 1 active")
+        term.wait_for(r"\d+ runs? · 1 active")
         term.keys("s")
         term.wait_for(rf"Stop {re.escape(name)}\?")
         term.keys("y")
@@ -249,4 +254,57 @@ def test_launch_stop_resume_quit_in_tmux() -> None:
     finally:
         term.close()
         kill_leftovers(runs)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def finished_run(runs: Path, name: str, steps: int, lr: float) -> None:
+    """A finished run's directory written directly (no training): loss, eval and LR events."""
+    import math
+
+    run = runs / name
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"id": name, "name": name, "state": "finished", "pid": None,
+                                              "launcher": "local", "started": 1000.0, "ended": 1000.0 + steps}))
+    (run / "preset.toml").write_text(f"[core]\nmax_steps = {steps}\n[optimizer]\nlearning_rate = {lr}\n")
+    events = [{"v": 1, "kind": "start", "t": 1000.0, "max_steps": steps, "step": 0}]
+    events += [{"kind": "train", "t": 1000.0 + s, "step": s, "loss": 3 * math.exp(-s * lr * 20) + 0.1,
+                "learning_rate": lr} for s in range(1, steps + 1)]
+    events += [{"kind": "status", "t": 1000.0 + steps, "state": "finished", "error": None}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+
+
+def test_compare_keys_and_help_in_ascii_without_colour_at_80x24() -> None:
+    """`tuitrain compare` in a C locale with NO_COLOR: runs told apart by glyphs, every cell
+    ASCII, l and ] change the view, escape leads to the Runs screen, whose help scrolls."""
+    assert shutil.which("tmux"), "tmux is needed for the end-to-end test (.ci/run installs it)"
+    folder = Path(tempfile.mkdtemp(prefix="tte2e-"))
+    runs = folder / "runs"
+    finished_run(runs, "run-a", 200, 1e-3)
+    finished_run(runs, "run-b", 150, 3e-3)
+    env = dict(os.environ, PYTHONPATH=str(REPO), TUITRAIN_RUNS=str(runs), XDG_STATE_HOME=str(folder / "state"),
+               XDG_CONFIG_HOME=str(folder / "config"), LC_ALL="C", NO_COLOR="1")
+    term = Terminal(folder, env, size=(80, 24), args=("compare", "run-a", "run-b"))
+    try:
+        term.start()
+        term.wait_for(r"o run-a\s+x run-b")
+        term.wait_for(r"every step of 200")
+        screen = term.screen()
+        assert screen.isascii(), screen
+        term.keys("l")
+        term.wait_for(r"train loss \(smoothed 0\.6\) \(log\)")
+        term.keys("]")
+        term.wait_for(r"steps 20-200 of 200")
+        term.keys("Escape")
+        term.wait_for(r"2 runs - 0 active")
+        term.keys("?")
+        term.wait_for(r"Runs screen\s+\|\s+\|  n\s+New run from a preset")  # the screen's own keys first
+        assert "In the focused" not in term.screen()
+        term.keys("End")  # the help scrolls to its last group
+        term.wait_for(r"In the focused datatable")
+        assert "Runs screen" not in term.screen() and term.screen().isascii()
+        term.keys("Escape")
+        term.keys("q")
+        term.wait_for(r"TUITRAIN-EXITED 0")
+    finally:
+        term.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -19,7 +19,7 @@ def write_run(root: Path, name: str, steps: int = 200, *, lr: float = 3e-4, stat
     run.mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({
         "id": name, "name": name, "state": state, "pid": None, "launcher": "local",
-        "created": 1000.0, "started": 1000.0}))
+        "created": 1000.0, "started": 1000.0, **({"ended": 1000.0 + steps} if state == "finished" else {})}))
     (run / "preset.toml").write_text(
         f'name = "{name}"\n[task]\nname = "quickstart"\n[args]\nlearning_rate = {lr}\n'
         f"max_steps = {steps}\nper_device_train_batch_size = 8\n{preset_extra}")
@@ -61,6 +61,26 @@ class ScreenApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(self._make_screen())
+
+
+def steady_telemetry(monkeypatch) -> None:
+    """No GPU and three fixed host readings, a second apart, from the first sample on: the
+    system panel is the same on every machine however long a test takes."""
+    import sys
+
+    from tuitrain.telemetry import Reading, TelemetrySampler
+    from tuitrain.telemetry.host import HostSample
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    fixed = [Reading(1000.0 + i, (), HostSample(12.0 + 4 * i, 3.5, 16.0)) for i in range(3)]
+
+    def three_readings(sampler):
+        sampler.probe.sample()  # NVML is asked (and found missing) as in a real sample
+        sampler.readings.clear()
+        sampler.readings.extend(fixed)
+        return fixed[-1]
+
+    monkeypatch.setattr(TelemetrySampler, "sample", three_readings)
 
 
 def sync(test):

@@ -35,8 +35,12 @@ def write_run(root: Path, name: str, *, state: str = "finished", step: int = 50,
 
 @pytest.fixture(autouse=True)
 def isolated_state(tmp_path, monkeypatch):
-    """Keep the runs registry (XDG state) and the runs root inside the test's folder."""
+    """Keep the runs registry (XDG state), the settings (XDG config) and the runs root inside
+    the test's folder; draw in UTF-8 and in colour whatever the machine's locale."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TUITRAIN_RUNS", str(tmp_path / "runs"))
     monkeypatch.chdir(tmp_path)
 

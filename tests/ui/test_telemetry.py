@@ -150,7 +150,7 @@ async def test_dashboard_gpu_pane_survives_mig_and_a_lost_gpu_and_marks_the_run(
                 "run on GPU0 (CUDA_VISIBLE_DEVICES=0); its processes hold 3.0 GiB",
             ]
             assert lines[5].startswith("run CUDA: allocated 1.25 GiB") and lines[6].startswith("host CPU")
-            names = [label for label, _ in chart_series(screen.telemetry.snapshot())]
+            names = [label for label, *_ in chart_series(screen.telemetry.snapshot())]
             assert names == ["GPU0 util", "GPU0 mem", "GPU1 mem", "GPU1:0 mem"]  # N/A and lost: no line
             await pilot.press("escape")
     finally:

@@ -14,6 +14,8 @@ from tuitrain.textfmt import format_duration
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run-control commands."""
     p = subparsers.add_parser("ls", help="list runs: state, progress, loss, ETA")
+    p.add_argument("--all", action="store_true",
+                   help="also the runs outside the runs root (when --runs or $TUITRAIN_RUNS chose one)")
     p.add_argument("--all-users", action="store_true", help="include run dirs owned by other users")
     p.set_defaults(func=cmd_ls)
     p = subparsers.add_parser("tail", help="show a run's events (like tail, -f to follow)")
@@ -37,26 +39,32 @@ def _num(value: Any) -> str:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    """Print the runs table."""
-    from tuitrain.runs.registry import list_runs
+    """Print the runs table (the runs under a chosen runs root, or with --all every one)."""
+    from tuitrain.runs.registry import list_runs, root_is_chosen, runs_root, within_root
 
-    runs = list_runs(include_others=args.all_users)
+    found = list_runs(include_others=args.all_users, everywhere=True)
+    scoped = root_is_chosen() and not getattr(args, "all", False)
+    runs = [r for r in found if within_root(r.run_dir)] if scoped else found
+    hidden = len(found) - len(runs)
+    outside = f"{hidden} more outside {escape_controls(str(runs_root()))} (`tuitrain ls --all` lists them)"
     if not runs:
-        print("no runs (start one with `tuitrain run PRESET`)")
+        print("no runs (start one with `tuitrain run PRESET`)" + (f"; {outside}" if hidden else ""))
         return 0
-    rows = [("NAME", "STATE", "PROGRESS", "STEP", "LOSS", "ETA", "LAUNCHER")]
+    rows = [("NAME", "STATE", "PROGRESS", "STEP", "LOSS", "ELAPSED", "ETA", "LAUNCHER")]
     for r in runs:
         progress = f"{r.progress * 100:.0f}%" if r.progress is not None else "-"
         step = f"{r.step if r.step is not None else '-'}/{r.max_steps or '-'}"
         loss = f"{r.last_loss:.4f}" if r.last_loss is not None else "-"
-        rows.append((escape_controls(r.name), r.state, progress, step, loss, format_duration(r.eta_s),
-                     escape_controls(r.launcher or "-")))
+        rows.append((escape_controls(r.name), r.state, progress, step, loss, format_duration(r.elapsed_s),
+                     format_duration(r.eta_s), escape_controls(r.launcher or "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for r in runs:
         if r.state == "failed" and r.error:
             print(f"\n{escape_controls(r.name)} failed: {escape_controls(r.error.splitlines()[0])}")
+    if hidden:
+        print(f"\n{outside}")
     return 0
 
 
@@ -68,7 +76,7 @@ def format_event(event: dict[str, Any]) -> str:
     step = event.get("step")
     head = f"{stamp} {escape_controls(str(kind)):<10} " + (f"step {step} " if step is not None else "")
     if kind == "sample":
-        return head + "| " + escape_controls(event.get("text", ""))
+        return head + "|\n" + sample_text(str(event.get("text", "")))
     if kind == "status":
         err = event.get("error")
         return head + escape_controls(str(event.get("state"))) + (f": {escape_controls(err)}" if err else "")
@@ -77,6 +85,21 @@ def format_event(event: dict[str, Any]) -> str:
     else:
         keys = tuple(k for k in event if k not in ("kind", "t", "step", "v", "config"))
     return head + " ".join(f"{escape_controls(k)}={_num(event[k])}" for k in keys if k in event)
+
+
+def sample_text(text: str, width: int | None = None, indent: str = "    ") -> str:
+    """A generated sample as it reads: its own line breaks kept, each line wrapped to the
+    terminal and indented; control characters (ANSI escapes included) shown as `\\xNN`."""
+    import shutil
+    import textwrap
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    out = []
+    for line in text.split("\n"):
+        shown = escape_controls(line.rstrip("\r"), tab="    ")
+        out += textwrap.wrap(shown, max(20, width - len(indent)), initial_indent=indent, subsequent_indent=indent,
+                             replace_whitespace=False) or [""]
+    return "\n".join(out)
 
 
 def _tell_skipped(reader: Any, told: int) -> None:

@@ -107,6 +107,7 @@ def render(name: str, steps: list[int], lrs: list[float], warmup: int, width: in
 def run_schedule(ns: argparse.Namespace) -> int:
     """Entry point of `tuitrain schedule`."""
     from tuitrain.config.preset import load_preset
+    from tuitrain.config.rules import warmup_problem, warmup_suggestion
     from tuitrain.config.schedules import METRIC_DRIVEN, curve_steps, lr_curve
     from tuitrain.config.steps import num_warmup_steps
     from tuitrain.paths import resolve_preset_path
@@ -115,6 +116,11 @@ def run_schedule(ns: argparse.Namespace) -> int:
     args = preset.args
     total = total_steps_for(preset, ns.steps)
     warmup = num_warmup_steps(total, getattr(args, "warmup_steps", 0), getattr(args, "warmup_ratio", 0.0))
+    problem = warmup_problem(warmup, total)
+    if problem:
+        key = "warmup_steps" if getattr(args, "warmup_steps", 0) else "warmup_ratio"
+        print(f"notice: {preset.path}: optimizer.{key}: {problem} ({warmup_suggestion(key, total)})",
+              file=sys.stderr)
     name = args.lr_scheduler_type
     term = shutil.get_terminal_size((100, 30))
     width = ns.width or min(term.columns, 120)

@@ -8,6 +8,7 @@ from typing import Any
 from tuitrain.config import schema
 from tuitrain.config.integrations import check_integrations, installed
 from tuitrain.config.problems import NOTICE
+from tuitrain.config.steps import num_warmup_steps
 from tuitrain.config.values import describe
 
 # optim → (import names needed, pip packages to install): the optional packages per family.
@@ -39,6 +40,26 @@ OPTIM_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
 _STEP_FIELDS = ("logging_steps", "save_steps", "eval_steps", "warmup_steps")
 
 
+def warmup_problem(warmup_steps: int, total_steps: int) -> str | None:
+    """What is wrong with a warmup of `warmup_steps` in a run of `total_steps` (None: nothing).
+
+    HF's update k runs at λ(k−1), so the peak comes at update warmup_steps + 1: a warmup as
+    long as the run never reaches it. A notice (HF runs it, and a short trial run with a
+    lowered max_steps is legitimate), given wherever the run's length is known: here when
+    max_steps is set, and by the editor and `tuitrain schedule`, which also count an
+    epoch-based run's steps.
+    """
+    if total_steps > 0 and warmup_steps >= total_steps:
+        return (f"warmup lasts {warmup_steps} steps and the run {total_steps}: "
+                "the learning rate never reaches its peak")
+    return None
+
+
+def warmup_suggestion(key: str, total_steps: int) -> str:
+    """A warmup that fits a run of `total_steps`, as `key` would be written."""
+    return "e.g. warmup_ratio = 0.1" if key == "warmup_ratio" else f"e.g. warmup_steps = {max(1, total_steps // 10)}"
+
+
 def missing_packages(optim: str) -> list[str]:
     """Import names an optimizer family needs that are not installed."""
     names, _ = OPTIM_PACKAGES.get(optim, ((), ""))
@@ -64,6 +85,11 @@ def resolve(data: dict, col, label: str):
     _launch_rules(v, err)
     check_integrations(v, given_keys, err)
     _task_rules(task, col)
+    if v["max_steps"] > 0:
+        problem = warmup_problem(num_warmup_steps(v["max_steps"], v["warmup_steps"], v["warmup_ratio"]), v["max_steps"])
+        if problem:
+            key = "warmup_steps" if v["warmup_steps"] else "warmup_ratio"
+            err(key, problem, warmup_suggestion(key, v["max_steps"]), NOTICE)
     for name in given:
         f = schema.FIELDS[name]
         if not f.honoured and v[f.key] != f.default and v[f.key] not in ([], ["none"], ""):

@@ -150,8 +150,10 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
 
     overrides = list(overrides)
     preset = _rewrite_preset(run_dir, overrides) if overrides else load_preset(run_dir / PRESET_TOML)
+    # the time trained so far, so that elapsed (in `ls` and the app) goes on from it
     update_run_json(run_dir, state="queued", resumed_from=checkpoint, pid=None, pgid=None,
-                    pid_started=None, exit_code=None, ended=None, error=None)
+                    pid_started=None, exit_code=None, ended=None, error=None,
+                    trained_before=run_info(run_dir).elapsed_s)
     start_supervised(run_dir, engine_argv(preset, run_dir, checkpoint), _launch_env(preset))
     if not detach:
         _wait_started(run_dir)

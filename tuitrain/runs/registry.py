@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from typing import Any
 from tuitrain.errors import TuitrainError
 from tuitrain.runs.rundir import METRICS, RUN_JSON, RunDirError, read_run_json
 from tuitrain.runs.state import derive_state
+
+
+# Train events the ETA's step rate is measured over (the dashboard's `run_info` is this one).
+RATE_WINDOW = 20
 
 
 class UnknownRunError(TuitrainError):
@@ -42,6 +47,7 @@ class RunInfo:
     eta_s: float | None = None
     error: str | None = None
     device: dict[str, Any] | None = None  # the last `start` event's `device`: where it trains
+    elapsed_s: float | None = None  # time spent training, over every segment (a resume adds one)
 
     @property
     def progress(self) -> float | None:
@@ -125,6 +131,7 @@ def _progress(run_dir: Path, info: RunInfo) -> None:
     for event in _tail_events(run_dir / METRICS):
         kind = event.get("kind")
         if kind == "start":
+            train.clear()  # a resume's rate starts afresh: the stopped time is no training time
             if isinstance(event.get("max_steps"), int):
                 info.max_steps = event["max_steps"]
             if isinstance(event.get("step"), int):
@@ -139,7 +146,7 @@ def _progress(run_dir: Path, info: RunInfo) -> None:
         elif kind == "checkpoint" and event.get("best_metric") is not None:
             info.best_metric = event.get("best_metric")
     if info.state in ("running", "stopping") and len(train) >= 2 and info.max_steps:
-        first, last = train[0], train[-1]
+        first, last = train[-RATE_WINDOW:][0], train[-1]
         ds = last["step"] - first["step"]
         dt = float(last.get("t", 0)) - float(first.get("t", 0))
         if ds > 0 and dt > 0:
@@ -158,7 +165,22 @@ def run_info(run_dir: Path | str) -> RunInfo:
         error=error,
     )
     _progress(run_dir, info)
+    info.elapsed_s = _elapsed(data, state)
     return info
+
+
+def _elapsed(data: dict[str, Any], state: str) -> float | None:
+    """Seconds trained: earlier segments (`trained_before`, kept by a resume) plus this one."""
+    before = data.get("trained_before")
+    before = float(before) if isinstance(before, (int, float)) else 0.0
+    started, ended = data.get("started"), data.get("ended")
+    if not isinstance(started, (int, float)):
+        return before or None
+    if not isinstance(ended, (int, float)):
+        if state not in ("running", "stopping"):
+            return before or None
+        ended = time.time()
+    return before + max(0.0, float(ended) - float(started))
 
 
 def _owned(path: Path, include_others: bool) -> bool:
@@ -170,11 +192,25 @@ def _owned(path: Path, include_others: bool) -> bool:
         return False
 
 
-def candidate_dirs(root: Path | None = None, include_others: bool = False) -> list[Path]:
-    """Run dirs from the registry and under the runs root, deduplicated, owner-filtered."""
+def root_is_chosen(root: Path | None = None) -> bool:
+    """Whether listings keep to one runs root: one given here, by `--runs` or `$TUITRAIN_RUNS`."""
+    return root is not None or bool(os.environ.get("TUITRAIN_RUNS"))
+
+
+def within_root(run_dir: Path, root: Path | None = None) -> bool:
+    """Whether `run_dir` lies under the runs root (at any depth)."""
+    root = Path(root) if root is not None else runs_root()
+    try:
+        return Path(run_dir).resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def candidate_dirs(root: Path | None = None, include_others: bool = False, everywhere: bool = True) -> list[Path]:
+    """Run dirs under the runs root and (`everywhere`) every launched one, deduplicated, owner-filtered."""
     root = Path(root) if root is not None else runs_root()
     seen: dict[Path, None] = {}
-    found = list(launched_dirs())
+    found = [d for d in launched_dirs() if everywhere or within_root(d, root)]
     if root.is_dir():
         found += sorted(p.parent for p in root.glob(f"*/{RUN_JSON}"))
     for path in found:
@@ -186,10 +222,14 @@ def candidate_dirs(root: Path | None = None, include_others: bool = False) -> li
     return list(seen)
 
 
-def list_runs(root: Path | None = None, include_others: bool = False) -> list[RunInfo]:
-    """Every run found, newest first; unreadable run dirs are skipped."""
+def list_runs(root: Path | None = None, include_others: bool = False, everywhere: bool = True) -> list[RunInfo]:
+    """Every run found, newest first; unreadable run dirs are skipped.
+
+    `everywhere=False` keeps to the runs under the root (`tuitrain ls` and the app do when
+    `root_is_chosen()`, unless asked for all).
+    """
     runs = []
-    for path in candidate_dirs(root, include_others):
+    for path in candidate_dirs(root, include_others, everywhere):
         try:
             runs.append(run_info(path))
         except RunDirError:

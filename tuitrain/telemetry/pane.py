@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from tuitrain.telemetry.gpu import GpuSample, gpu_history
+from tuitrain.telemetry.gpu import GpuSample
 from tuitrain.telemetry.placement import RunGpus, gib, locate
 
 NA = "N/A"
@@ -68,18 +68,35 @@ def pane_lines(readings: Sequence[Any], reason: str, device: dict[str, Any] | No
     return lines
 
 
-def chart_series(readings: Sequence[Any]) -> list[tuple[str, list[float]]]:
-    """(label, values) per device of the last reading: utilisation and memory in percent."""
-    out: list[tuple[str, list[float]]] = []
+def _points(readings: Sequence[Any], key: str, name: str, last_t: float) -> list[tuple[float, float]]:
+    """(seconds before the latest reading, value) of one device's field; N/A points left out."""
+    points = []
+    for reading in readings:
+        for gpu in reading.gpus:
+            if gpu.key == key:
+                value = getattr(gpu, name)
+                if value is not None:
+                    points.append((reading.t - last_t, value))
+                break
+    return points
+
+
+def chart_series(readings: Sequence[Any]) -> list[tuple[str, list[float], list[float]]]:
+    """(label, xs, ys) per device of the last reading: utilisation and memory in percent, xs in
+    seconds before the latest reading."""
+    out: list[tuple[str, list[float], list[float]]] = []
     if not readings:
         return out
+    last_t = readings[-1].t
     for g in readings[-1].gpus:
         if g.lost:
             continue
-        util = gpu_history(readings, g.key, "util_percent")
+        util = _points(readings, g.key, "util_percent", last_t)
         if util:
-            out.append((f"{g.label} util", util))
-        used, total = gpu_history(readings, g.key, "mem_used_gib"), gpu_history(readings, g.key, "mem_total_gib")
-        if used and len(used) == len(total):
-            out.append((f"{g.label} mem", [100 * u / max(t, 1e-9) for u, t in zip(used, total)]))
+            out.append((f"{g.label} util", [x for x, _ in util], [y for _, y in util]))
+        used = dict(_points(readings, g.key, "mem_used_gib", last_t))
+        total = dict(_points(readings, g.key, "mem_total_gib", last_t))
+        mem = [(x, 100 * u / max(total[x], 1e-9)) for x, u in used.items() if x in total]
+        if mem:
+            out.append((f"{g.label} mem", [x for x, _ in mem], [y for _, y in mem]))
     return out

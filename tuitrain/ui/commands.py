@@ -1,4 +1,9 @@
-"""The command palette (ctrl+p): every key action of the current screen, plus themes."""
+"""The command palette (ctrl+p): each action of the current screen and the app, once, with its key.
+
+A command is found by the words of its key's tooltip ("New run from a preset", "Resume the
+run…") as well as its footer label, and shows the key that does it. Keys of the focused
+widget (a table's cursor moves) are left to `?` help.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +13,33 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
 class TuitrainCommands(Provider):
-    """Offers each binding of the screen (with its description) and each theme."""
+    """The screen's and the app's actions, and one command per theme."""
 
     def _commands(self) -> list[tuple[str, str, object]]:
-        screen = self.screen
+        screen, app = self.screen, self.app
+        declared = {b.action for owner in (screen, app) for b in getattr(type(owner), "BINDINGS", [])
+                    if hasattr(b, "action")} | {"quit"}
+        found: dict[str, tuple] = {}  # action -> (binding, node, keys)
+        for node in (screen, app):
+            for bindings in node._bindings.key_to_bindings.values():
+                for binding in bindings:
+                    if binding.action not in declared or not binding.description:
+                        continue
+                    if node is screen and screen.check_action(binding.action, ()) is False:
+                        continue
+                    entry = found.setdefault(binding.action, (binding, node, []))
+                    display = app.get_key_display(binding)
+                    if display not in entry[2]:
+                        entry[2].append(display)
         commands: list[tuple[str, str, object]] = []
-        seen: set[tuple[int, str]] = set()
-        for key, active in screen.active_bindings.items():
-            binding = active.binding
-            if not binding.description or binding.action in ("command_palette",):
-                continue
-            ident = (id(active.node), binding.action)
-            if ident in seen:
-                continue
-            seen.add(ident)
-            label = f"{binding.description} ({binding.key_display or key})"
-            help_text = binding.tooltip or f"Key: {key}"
-            commands.append((label, help_text, partial(active.node.run_action, binding.action)))
-        app = self.app
+        for binding, node, keys in found.values():
+            label = binding.tooltip or binding.description
+            shown = " ".join(keys)
+            commands.append((f"{label}  ({shown})", f"{binding.description} · key {shown}",
+                             partial(node.run_action, binding.action)))
         for name in getattr(app, "theme_specs", {}):
-            commands.append(
-                (f"Theme: {name}", "Switch the colours of the app and its charts", partial(setattr, app, "theme", name))
-            )
+            commands.append((f"Theme: {name}", "Switch the colours of the app and its charts (remembered)",
+                             partial(setattr, app, "theme", name)))
         return commands
 
     async def discover(self) -> Hits:
@@ -39,6 +49,6 @@ class TuitrainCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for label, help_text, callback in self._commands():
-            score = matcher.match(label)
+            score = max(matcher.match(label), matcher.match(help_text) * 0.5)
             if score > 0:
                 yield Hit(score, matcher.highlight(label), callback, help=help_text)

@@ -1,16 +1,20 @@
 """Themes as data: each `themes/*.toml` defines Textual colours and chart colours.
 
 A theme file has `name`, `dark`, a `[colors]` table (Textual `Theme` fields) and a
-`[chart]` table (`train`, `eval`, `lr`, `marker`, `grid` and a `series` list) whose
-values are plotext colours ("r,g,b" strings or plotext colour names).
+`[chart]` table: `train`, `eval`, `lr`, `marker`, `grid` (the raw loss under its smoothed
+line), optionally `axis`, and a `series` list for overlaid runs. Chart colours are CSS
+colours (`"#5fafff"`, or `"95,175,255"`). They become the theme's `$chart-*` variables, which
+`app.tcss` gives to the charts' component classes; a theme without them (any other Textual
+theme) gets them from its own primary, accent, … colours (`chart_variables`).
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from tuitrain.errors import TuitrainError
@@ -22,39 +26,33 @@ _COLOR_KEYS = (
     "primary", "secondary", "accent", "foreground", "background",
     "surface", "panel", "success", "warning", "error", "boost",
 )
-
-
-@dataclass(frozen=True)
-class ChartColors:
-    """Colours charts draw with; plotext colour values (`(r, g, b)` tuples or names)."""
-
-    train: object = "cyan"
-    eval: object = "orange"
-    lr: object = "magenta"
-    marker: object = "red"
-    grid: object = "gray"
-    series: tuple = field(default=("cyan", "orange", "green", "magenta", "red", "blue"))
-
-    def series_color(self, index: int) -> object:
-        """The colour of the index-th overlaid series (cycles)."""
-        return self.series[index % len(self.series)]
-
-
-def _plotext_color(value: object) -> object:
-    if isinstance(value, str) and "," in value:
-        parts = [p.strip() for p in value.split(",")]
-        if len(parts) == 3 and all(p.isdigit() for p in parts):
-            return tuple(int(p) for p in parts)
-    return value
+_CHART_KEYS = ("train", "eval", "lr", "marker", "grid", "axis")
+SERIES = 6  # chart-series-1 … chart-series-6
+# chart variable -> the theme colour it falls back to
+_FALLBACK = {
+    "chart-train": "primary", "chart-eval": "accent", "chart-lr": "secondary", "chart-marker": "error",
+    **{f"chart-series-{i + 1}": name for i, name in
+       enumerate(("primary", "accent", "success", "secondary", "error", "warning"))},
+}
 
 
 @dataclass(frozen=True)
 class ThemeSpec:
-    """One loaded theme file: the Textual theme and its chart colours."""
+    """One loaded theme file: the Textual theme (chart colours among its variables)."""
 
     theme: Theme
-    chart: ChartColors
     path: Path
+
+
+def _css_color(path: Path, key: str, value: object) -> str:
+    text = str(value).strip()
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        text = "rgb({},{},{})".format(*parts)
+    try:
+        return Color.parse(text).hex
+    except ColorParseError:
+        raise TuitrainError(f"{path}: [chart] {key} = {value!r} is not a colour (e.g. \"#5fafff\")") from None
 
 
 def load_theme_file(path: Path) -> ThemeSpec:
@@ -69,22 +67,21 @@ def load_theme_file(path: Path) -> ThemeSpec:
     unknown = set(colors) - set(_COLOR_KEYS)
     if unknown:
         raise TuitrainError(f"{path}: unknown colour keys {sorted(unknown)} (known: {', '.join(_COLOR_KEYS)})")
+    chart = data.get("chart", {})
+    unknown = set(chart) - set(_CHART_KEYS) - {"series"}
+    if unknown:
+        raise TuitrainError(f"{path}: unknown [chart] keys {sorted(unknown)} (known: {', '.join(_CHART_KEYS)}, series)")
+    variables = {f"chart-{key}": _css_color(path, key, chart[key]) for key in _CHART_KEYS if key in chart}
+    series = list(chart.get("series", []))
+    for i in range(SERIES if series else 0):
+        variables[f"chart-series-{i + 1}"] = _css_color(path, "series", series[i % len(series)])
     theme = Theme(
         name=str(data.get("name", path.stem)),
         dark=bool(data.get("dark", True)),
-        variables=dict(data.get("variables", {})),
+        variables={**dict(data.get("variables", {})), **variables},
         **{k: v for k, v in colors.items()},
     )
-    chart_data = data.get("chart", {})
-    defaults = ChartColors()
-    chart = ChartColors(
-        **{
-            key: _plotext_color(chart_data.get(key, getattr(defaults, key)))
-            for key in ("train", "eval", "lr", "marker", "grid")
-        },
-        series=tuple(_plotext_color(c) for c in chart_data.get("series", defaults.series)) or defaults.series,
-    )
-    return ThemeSpec(theme=theme, chart=chart, path=path)
+    return ThemeSpec(theme=theme, path=path)
 
 
 def load_themes(folder: Path | None = None) -> dict[str, ThemeSpec]:
@@ -97,22 +94,15 @@ def load_themes(folder: Path | None = None) -> dict[str, ThemeSpec]:
     return specs
 
 
-_FALLBACK_DARK = ChartColors()
-_FALLBACK_LIGHT = ChartColors(
-    train="blue", eval="red", lr="magenta", marker="red", grid="gray",
-    series=("blue", "red", "green", "magenta", "orange", "cyan"),
-)
-
-
-def chart_colors(app) -> ChartColors:
-    """The chart colours of the app's current theme (charts redraw on theme change).
-
-    Works for any Textual app: a tuitrain theme gives its `[chart]` table, any other
-    theme a dark or light fallback.
-    """
-    specs = getattr(app, "theme_specs", None) or {}
-    spec = specs.get(app.theme)
-    if spec is not None:
-        return spec.chart
-    theme = app.get_theme(app.theme) if hasattr(app, "get_theme") else None
-    return _FALLBACK_LIGHT if theme is not None and not theme.dark else _FALLBACK_DARK
+def chart_variables(variables: dict[str, str]) -> dict[str, str]:
+    """The `$chart-*` variables a theme leaves out, from its other colours (`variables` is
+    what `App.get_css_variables` computed for it)."""
+    out = {name: variables.get(source, "") for name, source in _FALLBACK.items()}
+    try:
+        background = Color.parse(variables["background"])
+        foreground = Color.parse(variables["foreground"])
+        out["chart-grid"] = background.blend(foreground, 0.3).hex
+        out["chart-axis"] = background.blend(foreground, 0.6).hex
+    except (KeyError, ColorParseError):
+        out["chart-grid"] = out["chart-axis"] = "grey"
+    return {k: v for k, v in out.items() if v and k not in variables}

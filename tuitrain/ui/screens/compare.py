@@ -1,8 +1,14 @@
 """Compare runs: loss, eval and LR curves overlaid with a legend, and a table of the
 preset values that differ between the runs and their final metrics.
 
-A thread worker updates each run's `RunHistory` and posts a message; a timer redraws
-the charts (decimated to their width) only when something changed.
+Each run has its colour and its marker glyph (`chartdraw`: readable without colour), the
+same in the charts, their legends and the table's first row. `l` puts the y axes on a log
+scale; `]` / `[` move the start of the step range later / earlier and `}` / `{` its end,
+by a tenth of the whole, `0` shows every step. The table keeps its first column and
+scrolls sideways (tab to it, then the arrow keys).
+
+A thread worker updates each run's `RunHistory` and posts a message; the charts redraw
+(decimated to their width) only when something changed.
 """
 
 from __future__ import annotations
@@ -17,17 +23,23 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
 
 from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
+from tuitrain.ui.screens.base import TuitrainScreen
+from tuitrain.ui.widgets.chartdraw import format_step, glyph
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, chart_width
+from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.logtail import visible
+from tuitrain.ui.widgets.statictext import set_text
 from tuitrain.ui.widgets.smoothing import DEFAULT_WEIGHT, debiased_ema
 
 POLL_S = 1.0
+RANGE_STEP = 0.1  # each [ ] { } moves an end of the step range by this fraction of the whole
+CHARTS = (("#cmp-loss", "loss", True), ("#cmp-eval", "eval_loss", False), ("#cmp-lr", "learning_rate", False))
 _BEST_WIDTH = 512
 _MISSING = object()
 
@@ -71,25 +83,47 @@ class _Smoothed:
         return [p[0] for p in pairs], debiased_ema([p[1] for p in pairs], self.weight)
 
 
-class CompareScreen(Screen):
+class CompareScreen(TuitrainScreen):
     """The marked runs side by side."""
 
     DEFAULT_CSS = """
-    CompareScreen #compare-body { height: 1fr; }
-    CompareScreen .row { height: auto; }
-    CompareScreen .panel { border: round $panel; height: 14; width: 1fr; }
-    CompareScreen .panel:focus-within { border: round $accent; }
-    CompareScreen #table-panel { height: auto; max-height: 24; }
-    CompareScreen #compare-errors { height: auto; color: $warning; }
-    CompareScreen.narrow .row { layout: vertical; }
-    CompareScreen.wide .row { layout: horizontal; }
-    CompareScreen.wide .panel { height: 18; }
+    CompareScreen {
+        layout: vertical;
+        .panel { border: round $panel; height: 1fr; border-title-color: $text-muted; }
+        .panel:focus-within { border: round $accent; }
+        .row { height: 2fr; }
+        #lr-panel { height: 1fr; }
+        #table-panel { height: 1fr; min-height: 6; }
+        #compare-errors { height: auto; color: $warning; }
+        #compare-range { height: 1; color: $text-muted; padding: 0 1; }
+        &.-narrow.-tall .row { layout: vertical; }
+        &.-short .row { height: 1fr; }
+        &.-short #lr-panel { display: none; }
+        &.-short #table-panel { height: 9; }
+    }
     """
 
     BINDINGS = [
-        Binding("escape", "back", "Back", id="compare.back", tooltip="Return to the previous screen"),
-        Binding("tab", "cycle(1)", "Next panel", id="compare.next_panel", show=False),
+        Binding("escape", "back", "Back", id="compare.back", tooltip="Back to the previous screen"),
+        Binding("l", "toggle_log", "Log", id="compare.log", tooltip="Log scale on the y axes, or linear again"),
+        Binding("right_square_bracket", "range(0, 1)", "Start+", id="compare.start_later",
+                tooltip="Compare a narrower step range: start it later"),
+        Binding("left_square_bracket", "range(0, -1)", "Start-", id="compare.start_earlier", show=False,
+                tooltip="Start the step range earlier"),
+        Binding("left_curly_bracket", "range(1, -1)", "End-", id="compare.end_earlier",
+                tooltip="Compare a narrower step range: end it earlier"),
+        Binding("right_curly_bracket", "range(1, 1)", "End+", id="compare.end_later", show=False,
+                tooltip="End the step range later"),
+        Binding("0", "full_range", "All steps", id="compare.full_range", show=False, tooltip="Show every step"),
+        Binding("tab", "cycle(1)", "Panel", id="compare.next_panel", tooltip="Next panel (the table scrolls)"),
+        Binding("q", "quit", "Quit", id="compare.quit", tooltip="Quit the app (runs keep training)"),
     ]
+    FOOTER_OPTIONAL = ("cycle(1)", "range(1, -1)", "range(0, 1)")
+
+    window = reactive((0.0, 1.0))
+    """The step range shown, as fractions of the longest run's steps."""
+    log_y = reactive(False)
+    """Log scale on the y axes."""
 
     class Changed(Message):
         """The worker saw new events in at least one run."""
@@ -100,6 +134,7 @@ class CompareScreen(Screen):
         self.histories = [RunHistory(d) for d in self.run_dirs]
         self.lock = threading.Lock()
         self._dirty = False
+        self._redraw_pending = False
         self._stop = threading.Event()
         self._panel = 0
         loaded = [read_preset(d) for d in self.run_dirs]
@@ -108,40 +143,32 @@ class CompareScreen(Screen):
         self.readable = [e is None for _, e in loaded]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="compare-body"):
-            yield Static("\n".join(visible(e).plain for e in self.errors), id="compare-errors", markup=False)
-            with Horizontal(classes="row"):
-                with Vertical(id="loss-panel", classes="panel"):
-                    yield LineChart(f"train loss (smoothed {DEFAULT_WEIGHT})", id="cmp-loss")
-                with Vertical(id="eval-panel", classes="panel"):
-                    yield LineChart("eval loss", empty="no eval yet", id="cmp-eval")
-            with Vertical(id="lr-panel", classes="panel"):
-                yield LineChart("learning rate", id="cmp-lr")
-            with Vertical(id="table-panel", classes="panel"):
-                yield DataTable(id="cmp-table", zebra_stripes=True, cursor_type="row")
-        yield Footer()
+        yield Static("\n".join(visible(e).plain for e in self.errors), id="compare-errors", markup=False)
+        with Horizontal(classes="row"):
+            with Vertical(id="loss-panel", classes="panel"):
+                yield LineChart(f"train loss (smoothed {DEFAULT_WEIGHT})", y_label="loss", id="cmp-loss")
+            with Vertical(id="eval-panel", classes="panel"):
+                yield LineChart("eval loss", y_label="loss", empty="no eval yet", id="cmp-eval")
+        with Vertical(id="lr-panel", classes="panel"):
+            yield LineChart("learning rate", y_label="LR", id="cmp-lr")
+        yield Static("", id="compare-range", markup=False)
+        with Vertical(id="table-panel", classes="panel"):
+            yield DataTable(id="cmp-table", zebra_stripes=True, cursor_type="column", fixed_columns=1)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         names = ", ".join(d.name for d in self.run_dirs)
         self.query_one("#loss-panel").border_title = visible(f"compare: {names}").plain
         self.query_one("#table-panel").border_title = "differing preset values and final metrics"
-        self._layout_for(self.size.width)
+        self.query_one("#compare-errors").display = bool(self.errors)
         table = self.query_one("#cmp-table", DataTable)
-        table.add_column("")
-        for d in self.run_dirs:
-            table.add_column(visible(d.name).plain)
+        for header in self._headers():  # each run's glyph and colour, as in the charts' legends
+            table.add_column(header, width=header.cell_len)
+        self._show_range()
         self._watch()
-        self.set_interval(0.25, self.redraw)
 
     def on_unmount(self) -> None:
         self._stop.set()
-
-    def on_resize(self, event) -> None:
-        self._layout_for(event.size.width)
-
-    def _layout_for(self, width: int) -> None:
-        self.set_class(width >= 120, "wide")
-        self.set_class(width < 120, "narrow")
 
     @work(thread=True, exclusive=True, group="compare-watch")
     def _watch(self) -> None:
@@ -156,10 +183,20 @@ class CompareScreen(Screen):
 
     def on_compare_screen_changed(self, message: Changed) -> None:
         self._dirty = True
+        self._schedule_redraw()
+
+    def _schedule_redraw(self) -> None:
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.set_timer(0.25, self.redraw)
 
     def redraw(self) -> None:
-        """Redraw charts and table when a run changed (called by a timer)."""
-        if not self._dirty or not self.lock.acquire(blocking=False):
+        """Redraw charts and table when a run changed (or the view did)."""
+        self._redraw_pending = False
+        if not self._dirty:
+            return
+        if not self.lock.acquire(blocking=False):
+            self._schedule_redraw()
             return
         try:
             self._dirty = False
@@ -167,11 +204,25 @@ class CompareScreen(Screen):
         finally:
             self.lock.release()
 
+    def last_step(self) -> int:
+        """The last step of the longest run (the range's fractions are of this)."""
+        return max([h.last_step for h in self.histories] + [1])
+
+    def step_range(self) -> tuple[float, float] | None:
+        """The steps shown, or None for all of them."""
+        lo, hi = self.window
+        if (lo, hi) == (0.0, 1.0):
+            return None
+        last = self.last_step()
+        return lo * last, hi * last
+
     def _draw(self) -> None:
         names = [visible(d.name).plain for d in self.run_dirs]
-        for chart_id, name, smooth in (("#cmp-loss", "loss", True), ("#cmp-eval", "eval_loss", False),
-                                       ("#cmp-lr", "learning_rate", False)):
+        x_range = self.step_range()
+        for chart_id, name, smooth in CHARTS:
             chart = self.query_one(chart_id, LineChart)
+            chart.log_y = self.log_y
+            chart.x_limits = x_range
             w = chart_width(chart)
             lines = []
             for i, (label, h) in enumerate(zip(names, self.histories)):
@@ -179,30 +230,85 @@ class CompareScreen(Screen):
                 if series is None:
                     continue
                 source = _Smoothed(series, DEFAULT_WEIGHT) if smooth else series
-                lines.append(Line(label, Decimated(source, w), color=chart.colors.series_color(i)))
+                # the run's own colour and glyph, whichever runs have this series
+                lines.append(Line(label, Decimated(source, w, x_range), style=f"series-{i % 6 + 1}",
+                                  glyph=glyph(i, chart.ascii_only)))
             chart.set_lines(lines)
         self._fill_table()
+        self._show_range()
+
+    def _show_range(self) -> None:
+        x_range = self.step_range()
+        shown = "every step" if x_range is None else f"steps {format_step(x_range[0])}-{format_step(x_range[1])}"
+        scale = "log" if self.log_y else "linear"
+        set_text(self.query_one("#compare-range", Static),
+                 f"{shown} of {self.last_step()} · {scale} y · l log, ] [ start, {{ }} end, 0 all steps")
+
+    def _headers(self) -> list[Text]:
+        """The table's column labels: each run's glyph and name in its colour."""
+        chart = self.query_one("#cmp-loss", LineChart)
+        return [Text("")] + [Text(f"{glyph(i, chart.ascii_only)} {visible(d.name).plain}", style=chart.series_style(i))
+                             for i, d in enumerate(self.run_dirs)]
 
     def _fill_table(self) -> None:
         table = self.query_one("#cmp-table", DataTable)
-        table.clear()
-        colors = [self.query_one("#cmp-loss", LineChart).colors.series_color(i) for i in range(len(self.run_dirs))]
-        from tuitrain.ui.widgets.charts import rich_color
-
-        table.add_row(Text("run", style="bold"), *[Text("●", style=rich_color(c)) for c in colors])
+        keep = table.cursor_column
+        rows: list[list[Text]] = []
         # an unreadable preset would make every key look different: compare the readable ones
         for key in differing([p for p, ok in zip(self.presets, self.readable) if ok]):
-            table.add_row(Text(key), *[Text(visible(_show(p.get(key, _MISSING)) if ok else "?").plain)
-                                       for p, ok in zip(self.presets, self.readable)])
-        rows = {"state": lambda h: h.state, "step": lambda h: f"{h.last_step}/{h.max_steps or '?'}",
-                "final loss": lambda h: _num(h.series.get("loss")),
-                "best eval_loss": lambda h: _best(h.series.get("eval_loss"))}
-        for label, get in rows.items():
-            table.add_row(Text(label, style="bold"), *[Text(visible(str(get(h))).plain) for h in self.histories])
+            rows.append([Text(key), *[Text(visible(_show(p.get(key, _MISSING)) if ok else "?").plain)
+                                      for p, ok in zip(self.presets, self.readable)]])
+        getters = {"state": lambda h: h.state, "step": lambda h: f"{h.last_step}/{h.max_steps or '?'}",
+                   "final loss": lambda h: _num(h.series.get("loss")),
+                   "best eval_loss": lambda h: _best(h.series.get("eval_loss"))}
+        for label, get in getters.items():
+            rows.append([Text(label, style="bold"), *[Text(visible(str(get(h))).plain) for h in self.histories]])
+        # widths given, not measured: a measured width applies only once the table is idle
+        headers = self._headers()
+        widths = [max([headers[i].cell_len] + [row[i].cell_len for row in rows]) for i in range(len(headers))]
+        if widths != [c.width for c in table.columns.values()]:
+            table.clear(columns=True)
+            for header, width in zip(headers, widths):
+                table.add_column(header, width=width)
+        table.clear()
+        for row in rows:
+            table.add_row(*row)
+        table.move_cursor(column=keep)
+
+    def _view_changed(self) -> None:
+        self._dirty = True
+        self._schedule_redraw()
+
+    def validate_window(self, window: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = (round(min(max(v, 0.0), 1.0), 6) for v in window)
+        return (lo, hi) if hi - lo >= RANGE_STEP - 1e-9 else self.window
+
+    def watch_window(self) -> None:
+        self._view_changed()
+
+    def watch_log_y(self) -> None:
+        self._view_changed()
+
+    def action_toggle_log(self) -> None:
+        self.log_y = not self.log_y
+
+    def action_range(self, end: int, direction: int) -> None:
+        """Move the start (`end` 0) or the end (1) of the step range by a tenth of the whole."""
+        lo, hi = self.window
+        if end == 0:
+            self.window = (lo + direction * RANGE_STEP, hi)
+        else:
+            self.window = (lo, hi + direction * RANGE_STEP)
+
+    def action_full_range(self) -> None:
+        self.window = (0.0, 1.0)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+
+    def action_quit(self) -> None:
+        self.app.exit()
 
     def action_cycle(self, direction: int) -> None:
         panels = ("loss-panel", "eval-panel", "lr-panel", "table-panel")

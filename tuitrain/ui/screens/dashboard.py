@@ -1,9 +1,13 @@
-"""The run dashboard: loss, LR, GPU/host, throughput and ETA, checkpoints, log, samples.
+"""The run dashboard: status, loss and LR always in view; system, throughput, checkpoints,
+log and samples below them, all at once on a tall terminal, one at a time (keys `1`–`5`,
+`tab`) on a short one such as 80×24.
 
-A thread worker polls the run's `RunHistory` (and telemetry) and posts a message when
-something changed; workers never touch widgets. A timer (4 Hz) redraws the charts from
-series decimated to each chart's width, and only when new data arrived, so a run with
-a million logged steps draws as fast as one with a thousand.
+One thread worker follows the run: it polls the run's `RunHistory`, its `stdout.log`, its
+`RunInfo` (state, elapsed and ETA, the same numbers the Runs list shows) and the telemetry,
+and posts a message when something changed; workers never touch widgets. Whatever changed
+is drawn together in one frame, at most `REDRAW_HZ` times a second: a run that logs
+nothing (a finished one) costs no frame at all, and a million-step run draws as fast as a
+short one, since charts draw series decimated to their width.
 """
 
 from __future__ import annotations
@@ -15,67 +19,114 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, Static
+from textual.reactive import reactive
+from textual.widgets import ProgressBar, Static
 
 from tuitrain.errors import TuitrainError
-from tuitrain.textfmt import format_duration
 from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.telemetry import TelemetrySampler
+from tuitrain.textfmt import format_duration
+from tuitrain.ui.screens.base import TuitrainScreen
+from tuitrain.ui.widgets.chartdraw import format_number, format_seconds
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, LossChart, chart_width
 from tuitrain.ui.widgets.checkpoints import CheckpointTable
+from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.gpupane import draw_gpu_pane, run_processes
-from tuitrain.ui.widgets.statictext import set_text
 from tuitrain.ui.widgets.logtail import LogTail, visible
 from tuitrain.ui.widgets.samples import SamplesView
+from tuitrain.ui.widgets.smoothing import DEFAULT_WEIGHT, clamp_weight
+from tuitrain.ui.widgets.statictext import set_text
 
 POLL_S = 0.5
+INFO_S = 1.0  # RunInfo (state, elapsed, ETA) at most this often while the run is active
+IDLE_INFO_S = 5.0  # …and this often while it is not (it may be resumed from elsewhere)
+SAMPLE_S = 1.0
 REDRAW_HZ = 4
-PANELS = ("status-panel", "loss-panel", "lr-panel", "gpu-panel", "speed-panel", "ckpt-panel", "log-panel", "samples-panel")
-WIDE = 120  # columns from which panels sit side by side
+LOWER = (("gpu-panel", "system"), ("speed-panel", "throughput"), ("ckpt-panel", "checkpoints"),
+         ("log-panel", "log"), ("samples-panel", "samples"))
+UNITS = (("samples_per_second", "samples/s"), ("tokens_per_second", "tok/s"))
 
 
-class DashboardScreen(Screen):
+def throughput(series, finished: bool) -> tuple[str, float] | None:
+    """("avg" or "", value) of a throughput series: the last value while the run trains,
+    the mean of the values kept exactly once it has ended."""
+    if series is None or series.last is None:
+        return None
+    if finished and len(series.ys):
+        return "avg ", sum(series.ys) / len(series.ys)
+    return "", series.last
+
+
+class DashboardScreen(TuitrainScreen):
     """Everything about one run, live."""
 
     DEFAULT_CSS = """
-    DashboardScreen #panels { height: 1fr; }
-    DashboardScreen .row { height: auto; }
-    DashboardScreen .panel { border: round $panel; height: 14; width: 1fr; }
-    DashboardScreen .panel:focus-within, DashboardScreen .panel:focus { border: round $accent; }
-    DashboardScreen #status-panel { height: auto; min-height: 5; }
-    DashboardScreen #gpu-text { height: auto; }
-    DashboardScreen #ckpt-panel, DashboardScreen #log-panel { height: 12; }
-    DashboardScreen #samples-panel { height: auto; max-height: 14; min-height: 4; }
-    DashboardScreen.wide .panel { height: 16; }
-    DashboardScreen.wide #status-panel { height: auto; }
-    DashboardScreen.narrow .row { layout: vertical; }
-    DashboardScreen.wide .row { layout: horizontal; }
+    DashboardScreen {
+        layout: vertical;
+        .panel { border: round $panel; height: 1fr; border-title-color: $text-muted; }
+        .panel:focus-within { border: round $accent; }
+        #status-panel { height: auto; }
+        #charts-row { height: 1fr; min-height: 8; }
+        #lower-tabs { height: 1; display: none; color: $text-muted; padding: 0 1; }
+        #lower { height: 2fr; layout: grid; grid-size: 2 3; grid-rows: 1fr 1fr auto; }
+        #samples-panel { column-span: 2; height: auto; max-height: 8; min-height: 3; }
+        #gpu-text { height: auto; }
+        &.-short {
+            #lower-tabs { display: block; }
+            #lower { layout: vertical; height: 1fr; }
+            #lower > .panel { display: none; }
+            #lower > .panel.-current { display: block; height: 1fr; max-height: 100%; }
+        }
+    }
     """
 
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+
     BINDINGS = [
-        Binding("escape", "back", "Back", id="dashboard.back", tooltip="Return to the previous screen"),
-        # Short labels, and `-` only in `?` help and ctrl+p, so that s, q and ? fit the footer at 80 columns.
-        Binding("plus,+,=", "smoothing(0.05)", "Smooth", id="dashboard.smooth_more", tooltip="More smoothing"),
-        Binding("minus,-", "smoothing(-0.05)", "Smooth-", id="dashboard.smooth_less", show=False,
-                tooltip="Less smoothing"),
+        Binding("escape", "back", "Back", id="dashboard.back", tooltip="Back to the previous screen"),
+        Binding("plus,+,=", "smoothing(0.05)", "Smooth+", id="dashboard.smooth_more",
+                tooltip="Smooth the loss more"),
+        Binding("minus,-", "smoothing(-0.05)", "Smooth-", id="dashboard.smooth_less", tooltip="Smooth the loss less"),
         Binding("r", "resume_highlighted", "Resume", id="dashboard.resume_from",
-                tooltip="Resume from the highlighted checkpoint"),
+                tooltip="Resume the run from the highlighted checkpoint"),
         Binding("R", "resume_latest", "Latest", id="dashboard.resume_latest",
-                tooltip="Resume from the latest checkpoint"),
+                tooltip="Resume the run from its latest checkpoint"),
         Binding("s", "stop", "Stop", id="dashboard.stop", tooltip="Stop the run gracefully (asks first)"),
         Binding("q", "quit", "Quit", id="dashboard.quit", tooltip="Quit the app (the run keeps training)"),
-        Binding("tab", "cycle(1)", "Next panel", id="dashboard.next_panel", show=False),
-        Binding("shift+tab", "cycle(-1)", "Prev panel", id="dashboard.prev_panel", show=False),
+        Binding("tab", "cycle(1)", "Panel", id="dashboard.next_panel", tooltip="Next panel below the charts"),
+        Binding("shift+tab", "cycle(-1)", "Prev panel", id="dashboard.prev_panel", show=False,
+                tooltip="Previous panel below the charts"),
+        *[Binding(str(i + 1), f"show_panel({i})", title, id=f"dashboard.panel_{i + 1}", show=False,
+                  tooltip=f"Show the {title} panel") for i, (_, title) in enumerate(LOWER)],
     ]
+    FOOTER_OPTIONAL = ("cycle(1)", "smoothing(-0.05)", "back")
+
+    smoothing = reactive(DEFAULT_WEIGHT)
+    """The loss chart's EMA weight (TensorBoard's smoothing)."""
+    panel = reactive(0)
+    """The lower panel shown (short terminals) or focused (tall ones)."""
 
     class Changed(Message):
         """The worker saw new events (or state) in the run."""
 
     class Sampled(Message):
-        """The worker took a telemetry reading."""
+        """The worker took a telemetry reading that changes what the system panel shows."""
+
+    class InfoRead(Message):
+        """The worker read the run's `RunInfo` (state, elapsed, ETA) afresh."""
+
+        def __init__(self, info) -> None:
+            super().__init__()
+            self.info = info
+
+    class LogLines(Message):
+        """Lines appended to the run's stdout.log."""
+
+        def __init__(self, lines: list[str]) -> None:
+            super().__init__()
+            self.lines = lines
 
     def __init__(self, run_dir: Path | str) -> None:
         super().__init__()
@@ -83,93 +134,138 @@ class DashboardScreen(Screen):
         self.history = RunHistory(self.run_dir)
         self.telemetry = TelemetrySampler(history=300)
         self.lock = threading.Lock()
+        self.info = None
         self._dirty = True
         self._telemetry_dirty = True
         self._run_pids: frozenset[int] = frozenset()  # the run's processes, found by the worker
+        self._info_dirty = False
+        self._log_lines: list[str] = []
+        self._redraw_pending = False
         self._skipped_told = 0
         self._stop = threading.Event()
-        self._panel = 0
+        self.redraws = 0  # frames drawn (for the tests of the idle cost)
+        self.polls = 0  # passes of the watcher over the run
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="panels"):
-            with Vertical(id="status-panel", classes="panel"):
-                yield Static("", id="status-text", markup=False)
-                yield ProgressBar(total=None, show_eta=False, id="progress")
-            with Horizontal(classes="row"):
-                with Vertical(id="loss-panel", classes="panel"):
-                    yield LossChart(id="loss-chart")
-                with Vertical(id="lr-panel", classes="panel"):
-                    yield LineChart("learning rate", id="lr-chart")
-            with Horizontal(classes="row"):
-                with Vertical(id="gpu-panel", classes="panel"):
-                    yield Static("", id="gpu-text", markup=False)
-                    yield LineChart("utilisation / memory %", id="gpu-chart")
-                with Vertical(id="speed-panel", classes="panel"):
-                    yield LineChart("throughput", id="speed-chart")
-            with Horizontal(classes="row"):
-                with Vertical(id="ckpt-panel", classes="panel"):
-                    yield CheckpointTable(id="checkpoints")
-                with Vertical(id="log-panel", classes="panel"):
-                    yield LogTail(self.run_dir / "stdout.log", id="log")
+        with Vertical(id="status-panel", classes="panel"):
+            yield Static("", id="status-text", markup=False)
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+        with Horizontal(id="charts-row"):
+            with Vertical(id="loss-panel", classes="panel"):
+                yield LossChart(id="loss-chart")
+            with Vertical(id="lr-panel", classes="panel"):
+                yield LineChart(y_label="LR", id="lr-chart")
+        yield Static("", id="lower-tabs", markup=False)
+        with Vertical(id="lower"):
+            with Vertical(id="gpu-panel", classes="panel"):
+                yield Static("", id="gpu-text", markup=False)
+                yield LineChart(y_label="%", x_label="seconds", y_limits=(0, 100), x_format=format_seconds,
+                                empty="sampling…", id="gpu-chart")
+            with Vertical(id="speed-panel", classes="panel"):
+                yield LineChart(y_label="samples/s", id="speed-chart")
+                yield LineChart(y_label="tok/s", id="tokens-chart")
+            with Vertical(id="ckpt-panel", classes="panel"):
+                yield CheckpointTable(id="checkpoints")
+            with Vertical(id="log-panel", classes="panel"):
+                yield LogTail(self.run_dir / "stdout.log", id="log")
             with Vertical(id="samples-panel", classes="panel"):
                 yield SamplesView(id="samples")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
-        titles = {"status-panel": f"run {self.run_dir.name}", "loss-panel": "loss", "lr-panel": "LR",
-                  "gpu-panel": "GPU / host", "speed-panel": "throughput", "ckpt-panel": "checkpoints (r / R resume)",
-                  "log-panel": "stdout.log", "samples-panel": "samples"}
+        titles = {"status-panel": f"run {self.run_dir.name}", "loss-panel": "loss", "lr-panel": "learning rate",
+                  "gpu-panel": "1 system: GPU and host", "speed-panel": "2 throughput",
+                  "ckpt-panel": "3 checkpoints (r / R resume)", "log-panel": "4 stdout.log", "samples-panel": "5 samples"}
         for panel_id, title in titles.items():
             panel = self.query_one(f"#{panel_id}")
             panel.border_title = visible(title).plain
-            panel.can_focus = True
-        self._layout_for(self.size.width)
+        self.query_one("#tokens-chart").display = False
+        self.watch_panel(self.panel)
         self._watch()
-        self.set_interval(1 / REDRAW_HZ, self.redraw)
-        self.set_interval(1.0, self.query_one(LogTail).poll)
-        self.query_one(LogTail).poll()
 
     def on_unmount(self) -> None:
         self._stop.set()
 
-    def on_resize(self, event) -> None:
-        self._layout_for(event.size.width)
-
-    def _layout_for(self, width: int) -> None:
-        self.set_class(width >= WIDE, "wide")
-        self.set_class(width < WIDE, "narrow")
-
     @work(thread=True, exclusive=True, group="dashboard-watch")
     def _watch(self) -> None:
-        last_sample = 0.0
+        """Follow the run: events, log, state and telemetry; post what changed."""
+        from tuitrain.runs.registry import run_info
+
+        log = self.query_one(LogTail)
+        last_sample = last_info = 0.0
+        last_shown = None
         while not self._stop.is_set():
             with self.lock:
                 changed = self.history.update(max_chunks=CATCH_UP_CHUNKS)
             if changed:
                 self.post_message(self.Changed())
+            lines = log.read_lines()
+            if lines:
+                self.post_message(self.LogLines(lines))
             now = time.monotonic()
-            if now - last_sample >= 1.0:
+            active = self.history.state in ("queued", "running", "stopping")
+            # by the clock, not per chunk: a backlog being read would ask for it hundreds of times
+            if now - last_info >= (INFO_S if active or changed else IDLE_INFO_S):
+                last_info = now
+                try:
+                    self.post_message(self.InfoRead(run_info(self.run_dir)))
+                except TuitrainError:
+                    pass
+            if now - last_sample >= SAMPLE_S:
                 last_sample = now
-                self.telemetry.sample()
-                self._run_pids = run_processes(self.run_dir, self.history.start)
-                self.post_message(self.Sampled())
+                reading = self.telemetry.sample()
+                pids = run_processes(self.run_dir, self.history.start)
+                shown = (_shown(reading), pids)
+                if shown != last_shown:  # sampled, but redrawn only when the panel would change
+                    last_shown = shown
+                    self._run_pids = pids
+                    self.post_message(self.Sampled())
+            self.polls += 1
             self._stop.wait(0.01 if self.history.behind else POLL_S)
 
     def on_dashboard_screen_changed(self, message: Changed) -> None:
         self._dirty = True
+        self._schedule_redraw()
 
     def on_dashboard_screen_sampled(self, message: Sampled) -> None:
         self._telemetry_dirty = True
+        self._schedule_redraw()
+
+    def on_dashboard_screen_info_read(self, message: InfoRead) -> None:
+        self.info = message.info
+        self._info_dirty = True
+        self._schedule_redraw()
+
+    def on_dashboard_screen_log_lines(self, message: LogLines) -> None:
+        self._log_lines += message.lines
+        self._schedule_redraw()
+
+    def _schedule_redraw(self) -> None:
+        """Redraw soon, at most REDRAW_HZ times a second (bursts of events are one redraw)."""
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.set_timer(1 / REDRAW_HZ, self.redraw)
 
     def redraw(self) -> None:
-        """Refresh the panels from the history (at most REDRAW_HZ times a second)."""
+        """Refresh the panels from the history and the telemetry."""
+        self._redraw_pending = False
+        self.redraws += 1
+        if self._log_lines:
+            lines, self._log_lines = self._log_lines, []
+            self.query_one(LogTail).add_lines(lines)
         if self._telemetry_dirty:
             self._telemetry_dirty = False
             self._draw_gpu()
-        if not self._dirty or not self.lock.acquire(blocking=False):
+        if self._info_dirty and not self._dirty:
+            self._info_dirty = False
+            self._draw_status()
+        if not self._dirty:
+            return
+        if not self.lock.acquire(blocking=False):
+            self._schedule_redraw()  # the worker is reading: try again shortly
             return
         try:
-            self._dirty = False
+            self._dirty = self._info_dirty = False
             self._draw_history()
         finally:
             self.lock.release()
@@ -181,11 +277,17 @@ class DashboardScreen(Screen):
         w = chart_width(loss)
         loss.set_series(Decimated(series.get("loss"), w), Decimated(series.get("eval_loss"), w))
         lr = self.query_one("#lr-chart", LineChart)
-        lr.set_lines([Line("lr", Decimated(series.get("learning_rate"), chart_width(lr)), color=lr.colors.lr)])
-        speed = self.query_one("#speed-chart", LineChart)
-        sw = chart_width(speed)
-        speed.set_lines([Line(name.replace("_per_second", "/s"), Decimated(series.get(name), sw))
-                         for name in ("samples_per_second", "tokens_per_second") if name in series])
+        lr.set_lines([Line("lr", Decimated(series.get("learning_rate"), chart_width(lr)), style="lr")])
+        for chart_id, name in (("#speed-chart", "samples_per_second"), ("#tokens-chart", "tokens_per_second")):
+            chart = self.query_one(chart_id, LineChart)
+            shown = name in series or chart_id == "#speed-chart"
+            if chart.display != shown:  # assigning it, even unchanged, lays the screen out again
+                chart.display = shown
+            chart.set_lines([Line(name, Decimated(series.get(name), chart_width(chart)))] if name in series else [])
+        # one step axis for every chart of the run: up to its last step (a decimated flat
+        # series may end a few steps short of it)
+        for chart in (loss, lr, self.query_one("#speed-chart"), self.query_one("#tokens-chart")):
+            chart.x_limits = (1, h.last_step) if h.last_step > 1 else None
         self._draw_status()
         metric = self._metric_name()
         eval_series = series.get(metric)
@@ -204,31 +306,39 @@ class DashboardScreen(Screen):
         return name if name.startswith("eval_") else f"eval_{name}"
 
     def _draw_status(self) -> None:
-        h = self.history
+        h, info = self.history, self.info
         series = h.series
         total = h.max_steps
-        parts = [f"state {h.state}", f"step {h.last_step}/{total if total else '?'}"]
-        if total:
-            parts.append(f"{100 * h.last_step / total:.1f}%")
-        parts.append(f"ETA {format_duration(h.eta_s, unknown='–', with_seconds=True)}")
-        for name, label in (("loss", "loss"), ("samples_per_second", "samples/s"), ("tokens_per_second", "tok/s")):
-            s = series.get(name)
-            if s is not None and s.last is not None:
-                parts.append(f"{label} {s.last:.4g}")
+        state = info.state if info is not None else h.state
+        finished = state not in ("queued", "running", "stopping")
+        step = f"step {h.last_step}/{total if total else '?'}" + (f" ({100 * h.last_step / total:.1f}%)" if total else "")
+        parts = [f"state {state}", step]
+        if info is not None:
+            parts.append(f"elapsed {format_duration(info.elapsed_s)}")
+            if not finished:
+                parts.append(f"ETA {format_duration(info.eta_s)}")
+        s = series.get("loss")
+        if s is not None and s.last is not None:
+            parts.append(f"loss {s.last:.4g}")
+        for name, unit in UNITS:
+            shown = throughput(series.get(name), finished)
+            if shown is not None:
+                parts.append(f"{shown[0]}{format_number(shown[1])} {unit}")
         if h.skipped:
             parts.append(f"skipped {h.skipped} corrupt line(s)")
-        error = getattr(h, "error", None)
+        error = (info.error if info is not None else None) or getattr(h, "error", None)
         # The error's first line says what happened; the log tail that may follow it is
         # already in the stdout.log panel.
         headline = str(error).strip().splitlines()[0] if error and str(error).strip() else ""
-        text = "  ·  ".join(parts) + (f"\nerror: {visible(headline).plain}" if headline else "")
+        text = " · ".join(parts) + (f"\nerror: {visible(headline).plain}" if headline else "")
         set_text(self.query_one("#status-text", Static), text)
-        bar = self.query_one(ProgressBar)
-        bar.update(total=total or None, progress=h.last_step)
+        self.query_one(ProgressBar).update(total=total or None, progress=h.last_step)
 
     def _draw_gpu(self) -> None:
         draw_gpu_pane(self.query_one("#gpu-text", Static), self.query_one("#gpu-chart", LineChart),
                       self.telemetry, self.history, self._run_pids)
+
+    # Keys -----------------------------------------------------------------
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
@@ -238,16 +348,36 @@ class DashboardScreen(Screen):
         """Leave the app; the run is a separate process and keeps training."""
         self.app.exit()
 
+    def validate_smoothing(self, weight: float) -> float:
+        return clamp_weight(weight)
+
+    def watch_smoothing(self, weight: float) -> None:
+        self.query_one(LossChart).set_smoothing(weight)
+
     def action_smoothing(self, delta: float) -> None:
-        weight = self.query_one(LossChart).adjust_smoothing(delta)
-        self.notify(f"smoothing {weight:.2f}", timeout=1.5)
+        self.smoothing = self.smoothing + delta
+        self.notify(f"smoothing {self.smoothing:.2f}", timeout=1.5)
+
+    def validate_panel(self, index: int) -> int:
+        return index % len(LOWER)
+
+    def watch_panel(self, index: int) -> None:
+        """Show the panel (short terminals), mark it in the tab strip, and focus what it holds."""
+        for i, (panel_id, _) in enumerate(LOWER):
+            self.query_one(f"#{panel_id}").set_class(i == index, "-current")
+        tabs = "  ".join(f"[{i + 1} {title}]" if i == index else f" {i + 1} {title} " for i, (_, title) in
+                         enumerate(LOWER))
+        set_text(self.query_one("#lower-tabs", Static), f"{tabs}   tab: next")
+        panel = self.query_one(f"#{LOWER[index][0]}")
+        inner = [w for w in panel.query("*") if w.can_focus]
+        if inner:
+            inner[0].focus()
 
     def action_cycle(self, direction: int) -> None:
-        self._panel = (self._panel + direction) % len(PANELS)
-        panel = self.query_one(f"#{PANELS[self._panel]}")
-        inner = [w for w in panel.query("*") if w.can_focus]
-        (inner[0] if inner else panel).focus()
-        panel.scroll_visible()
+        self.panel = self.panel + direction
+
+    def action_show_panel(self, index: int) -> None:
+        self.panel = index
 
     def action_resume_highlighted(self) -> None:
         checkpoint = self.query_one(CheckpointTable).highlighted_checkpoint
@@ -271,7 +401,7 @@ class DashboardScreen(Screen):
         self.app.call_from_thread(self.notify, f"resumed from {checkpoint or 'the latest checkpoint'}")
 
     def action_stop(self) -> None:
-        from tuitrain.ui.screens.confirm import ConfirmScreen
+        from tuitrain.ui.dialogs.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -290,3 +420,11 @@ class DashboardScreen(Screen):
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
         self.app.call_from_thread(self.notify, f"stopping {self.run_dir.name}")
+
+
+def _shown(reading) -> tuple:
+    """What the system panel shows of a reading, to the precision it shows it."""
+    host = reading.host
+    gpus = tuple((g.key, g.lost, None if g.util_percent is None else round(g.util_percent),
+                  None if g.mem_used_gib is None else round(g.mem_used_gib, 1)) for g in reading.gpus)
+    return round(host.cpu_percent), round(host.ram_used_gib, 1), gpus

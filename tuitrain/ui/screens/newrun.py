@@ -1,7 +1,17 @@
-"""Pick a preset (shipped or a path) and launch it locally or under torchrun, or edit it."""
+"""The New-run dialog: pick a preset (shipped or a path), see and change how it launches, launch.
+
+The launcher and processes per node start from the preset's own `[launch]` table, and only
+what the user changes becomes an override, so a torchrun preset launches under torchrun.
+The dialog posts `RunLaunched` to the app (which highlights the run, and opens its
+dashboard when the dialog was opened from the editor) or, in edit mode, `EditPreset`.
+
+The launch settings are `LAUNCH_FIELDS`; a field that is not in the preset (a run name) is
+one more row in `compose` and one more argument where `_launch` calls `launch()`.
+"""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from textual import work
@@ -14,31 +24,53 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tuitrain.errors import TuitrainError
 from tuitrain.paths import resolve_preset_path, shipped_presets
+from tuitrain.textfmt import escape_controls
+from tuitrain.ui.navigation import EditPreset, RunLaunched
+
+LAUNCHERS = ("local", "torchrun")
+NPROC_WORDS = ("auto", "gpu", "cpu")
 
 
-def preset_for_run(run) -> Path:
-    """The preset file to edit for a run: its source preset when it still exists, else its frozen copy."""
-    name = getattr(run, "preset_name", None)
-    if name:
-        path = resolve_preset_path(str(name))
-        if path.is_file():
-            return path
-    return Path(run.run_dir) / "preset.toml"
+def preset_launch(path: Path) -> tuple[dict, str | None]:
+    """`launcher` and `nproc_per_node` as the preset has them (defaults filled), and a
+    one-line problem when its `[launch]` table cannot be read."""
+    from tuitrain.config import schema
+
+    values = {key: schema.field(key).default for key in ("launcher", "nproc_per_node")}
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("launch", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return values, f"{path}: cannot read its [launch] table ({exc})"
+    if isinstance(table, dict):
+        values.update({k: table[k] for k in values if k in table})
+    return values, None
 
 
-def launch_overrides(launcher: str, nproc: str) -> list[str]:
-    """`--set` strings choosing the launcher (and processes per node for torchrun)."""
-    overrides = [f'launch.launcher="{launcher}"']
-    if launcher == "torchrun":
-        value = nproc.strip() or "1"
-        if not value.isdigit() and value not in ("auto", "gpu", "cpu"):
-            raise TuitrainError(f"nproc: {value!r} is not a number of processes (or auto, gpu, cpu)")
-        overrides.append(f"launch.nproc_per_node={value}" if value.isdigit() else f'launch.nproc_per_node="{value}"')
+def parse_nproc(text: str) -> int | str:
+    """Processes per node as typed: a number, or auto / gpu / cpu."""
+    value = text.strip() or "1"
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    if value in NPROC_WORDS:
+        return value
+    raise TuitrainError(f"processes per node: {value!r} is not a number >= 1 (or auto, gpu, cpu)")
+
+
+def launch_overrides(preset: dict, launcher: str, nproc: int | str) -> list[str]:
+    """`--set` strings for what differs from the preset's own `[launch]` values."""
+    overrides = []
+    if launcher != preset.get("launcher"):
+        overrides.append(f'launch.launcher="{launcher}"')
+    if launcher == "local":
+        nproc = 1  # one process: a preset's torchrun count does not apply
+    if nproc != preset.get("nproc_per_node"):
+        overrides.append(f"launch.nproc_per_node={nproc}" if isinstance(nproc, int)
+                         else f'launch.nproc_per_node="{nproc}"')
     return overrides
 
 
 class NewRunScreen(ModalScreen[object]):
-    """Choose a preset and a launcher; `mode="edit"` opens the editor instead of launching."""
+    """Choose a preset and how it launches; `edit_only` opens the editor instead of launching."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="newrun.cancel")]
 
@@ -50,10 +82,13 @@ class NewRunScreen(ModalScreen[object]):
             self.info = info
             self.error = error
 
-    def __init__(self, mode: str = "launch", preset_path: Path | None = None) -> None:
+    def __init__(self, preset_path: Path | None = None, *, edit_only: bool = False,
+                 open_dashboard: bool = False) -> None:
         super().__init__()
-        self.mode = mode
+        self.edit_only = edit_only
+        self.open_dashboard = open_dashboard
         self.preset_path = preset_path
+        self.from_preset: dict = {}
 
     def compose(self) -> ComposeResult:
         shipped = shipped_presets() if _has_presets() else {}
@@ -61,28 +96,63 @@ class NewRunScreen(ModalScreen[object]):
         default = shipped.get("quickstart") or next(iter(shipped.values()), None)
         initial = str(self.preset_path or default or "")
         with Vertical(id="dialog"):
-            yield Label("Edit a preset" if self.mode == "edit" else "New run", classes="dialog-title")
-            yield Label("Shipped preset")
-            yield Select(options, id="newrun-shipped", allow_blank=True, prompt="(or type a path below)")
-            yield Label("Preset path")
-            yield Input(value=initial, placeholder="path/to/preset.toml", id="newrun-path")
-            if self.mode != "edit":
-                with Horizontal(classes="dialog-buttons launcher-row"):
-                    yield Select([("local", "local"), ("torchrun", "torchrun")], value="local",
-                                 allow_blank=False, id="newrun-launcher")
-                    yield Input(value="1", placeholder="nproc", id="newrun-nproc", disabled=True)
+            yield Label("Edit a preset" if self.edit_only else "New run", classes="dialog-title")
+            with Horizontal(classes="form-line"):
+                yield Label("Shipped preset", classes="form-label")
+                yield Select(options, id="newrun-shipped", allow_blank=True, prompt="(or type a path below)",
+                             compact=True, value=initial if initial in dict(options).values() else Select.NULL)
+            with Horizontal(classes="form-line"):
+                yield Label("Preset path", classes="form-label")
+                yield Input(value=initial, placeholder="path/to/preset.toml", id="newrun-path", compact=True)
+            if not self.edit_only:
+                with Horizontal(classes="form-line"):
+                    yield Label("Launcher", classes="form-label")
+                    yield Select([(name, name) for name in LAUNCHERS], value="local", allow_blank=False,
+                                 id="newrun-launcher", compact=True)
+                with Horizontal(classes="form-line"):
+                    yield Label("Processes per node", classes="form-label")
+                    yield Input(value="1", placeholder="a number, or auto / gpu / cpu", id="newrun-nproc",
+                                compact=True)
+                yield Static("", id="newrun-from", markup=False, classes="field-help")
             yield Static("", id="newrun-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Edit", id="edit")
-                if self.mode != "edit":
+                if not self.edit_only:
                     yield Button("Launch", id="launch", variant="primary")
+
+    def on_mount(self) -> None:
+        self._load_launch()
+
+    def _load_launch(self) -> None:
+        """Fill the launcher and processes from the preset now named (when it is a file)."""
+        if self.edit_only:
+            return
+        text = self.query_one("#newrun-path", Input).value.strip()
+        path = resolve_preset_path(text) if text else None
+        if path is None or not path.is_file():
+            return
+        values, problem = preset_launch(path)
+        self.from_preset = values
+        launcher = values.get("launcher")
+        self.query_one("#newrun-launcher", Select).value = launcher if launcher in LAUNCHERS else "local"
+        self.query_one("#newrun-nproc", Input).value = str(values.get("nproc_per_node", 1))
+        self._set_nproc_enabled()
+        note = f"from the preset: {launcher}, {values.get('nproc_per_node')} process(es) per node"
+        self.query_one("#newrun-from", Static).update(escape_controls(problem or note))
+
+    def _set_nproc_enabled(self) -> None:
+        self.query_one("#newrun-nproc", Input).disabled = self.query_one("#newrun-launcher", Select).value != "torchrun"
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "newrun-shipped" and event.value is not Select.NULL:
             self.query_one("#newrun-path", Input).value = str(event.value)
         elif event.select.id == "newrun-launcher":
-            self.query_one("#newrun-nproc", Input).disabled = event.value != "torchrun"
+            self._set_nproc_enabled()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "newrun-path":
+            self._load_launch()
 
     def _path(self) -> Path | None:
         text = self.query_one("#newrun-path", Input).value.strip()
@@ -96,7 +166,7 @@ class NewRunScreen(ModalScreen[object]):
         return path
 
     def _error(self, text: str) -> None:
-        self.query_one("#newrun-error", Static).update(text)
+        self.query_one("#newrun-error", Static).update(escape_controls(text))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "cancel":
@@ -104,33 +174,31 @@ class NewRunScreen(ModalScreen[object]):
         elif event.button.id == "edit":
             path = self._path()
             if path is not None:
-                from tuitrain.ui.screens.editor import EditorScreen
-
                 self.dismiss(None)
-                self.app.push_screen(EditorScreen(path))
+                self.app.post_message(EditPreset(path))
         elif event.button.id == "launch":
             self.start_launch()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if self.mode == "edit":
+        if self.edit_only:
             self.query_one("#edit", Button).press()
         else:
             self.start_launch()
 
     def start_launch(self) -> None:
-        """Validate the choices and launch on a worker (spawning takes a moment)."""
+        """Check the choices and launch on a worker (spawning takes a moment)."""
         path = self._path()
         if path is None:
             return
-        launcher = self.query_one("#newrun-launcher", Select).value
+        launcher = str(self.query_one("#newrun-launcher", Select).value)
         try:
-            overrides = launch_overrides(str(launcher), self.query_one("#newrun-nproc", Input).value)
+            nproc = parse_nproc(self.query_one("#newrun-nproc", Input).value)
         except TuitrainError as exc:
             self._error(str(exc))
             return
         self._error("Launching…")
         self.query_one("#launch", Button).disabled = True
-        self._launch(path, overrides)
+        self._launch(path, launch_overrides(self.from_preset, launcher, nproc))
 
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self, path: Path, overrides: list[str]) -> None:
@@ -148,12 +216,7 @@ class NewRunScreen(ModalScreen[object]):
             self._error(message.error)
             self.query_one("#launch", Button).disabled = False
             return
-        self.app.notify(f"Launched {message.info.name}", markup=False)
-        from tuitrain.ui.screens.runs import RunsScreen
-
-        for screen in self.app.screen_stack:
-            if isinstance(screen, RunsScreen):
-                screen.focus_run(message.info.run_dir)
+        self.app.post_message(RunLaunched(message.info, open_dashboard=self.open_dashboard))
         self.dismiss(message.info)
 
     def action_cancel(self) -> None:

@@ -1,11 +1,15 @@
 """The home screen: every run with its state, progress and metrics, one key per action.
 
-A thread worker lists the runs on a timer and posts `RunsLoaded`; only the message
-handler touches widgets. Run names and errors are shown as plain `Text` (no markup).
+A thread worker lists the runs on a timer (paused while another screen covers this one)
+and posts `RunsLoaded`; only the message handler touches widgets. Run names and errors are
+shown as plain `Text` (no markup). With a runs root chosen (`--runs`, `$TUITRAIN_RUNS`) the
+list keeps to it, `a` adds the runs launched elsewhere, and `/` filters by name, preset,
+state or launcher.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -14,14 +18,18 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from tuitrain.errors import TuitrainError
 from tuitrain.textfmt import format_duration
+from tuitrain.ui.glyphs import glyph
+from tuitrain.ui.navigation import EditPreset, NewRun, OpenCompare, OpenDashboard
+from tuitrain.ui.screens.base import TuitrainScreen
+from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.statictext import set_text
 
-REFRESH_S = 1.0
+REFRESH_S = 1.0  # the list is read this often while a run is active…
+IDLE_EVERY = 3  # …and every IDLE_EVERY × REFRESH_S seconds while none is
 FINISHED = ("finished", "failed", "stopped")
 ACTIVE = ("queued", "running", "stopping")
 # state -> (theme colour attribute, extra style)
@@ -43,20 +51,32 @@ def state_style(state: str, theme) -> str:
 
 
 COLUMNS = ("", "run", "state", "preset", "progress", "step", "loss", "best", "elapsed", "ETA", "launcher", "GPU")
-# Below WIDE_COLUMNS terminal columns only these fit; the rest are in the dashboard.
+# Under 120 columns (the `-narrow` breakpoint) only these fit; the rest are in the dashboard.
 NARROW_COLUMNS = ("", "run", "state", "progress", "step", "loss", "ETA")
-WIDE_COLUMNS = 120
 NARROW_BAR = 6
+RUN_WIDTH, RUN_WIDTH_NARROW = 40, 22  # the longest run name shown whole (longer ones are cut)
 
 
-def progress_bar(step: int | None, total: int | None, width: int = 12) -> Text:
+def progress_bar(step: int | None, total: int | None, width: int = 12, ascii_only: bool = False) -> Text:
     """A text progress bar with its percentage."""
     if not total:
         return Text("-" if not step else "?", style="dim")
     frac = max(0.0, min(1.0, (step or 0) / total))
     filled = int(round(frac * width))
-    bar = Text("█" * filled, style="green") + Text("░" * (width - filled), style="dim")
+    full, empty = ("#", "-") if ascii_only else ("█", "░")
+    bar = Text(full * filled, style="green") + Text(empty * (width - filled), style="dim")
     return bar + Text(f" {frac * 100:3.0f}%")
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def matches(run, terms: list[str]) -> bool:
+    """Whether every term (lower case) is in the run's name, preset, state or launcher."""
+    text = " ".join(str(v or "") for v in (run.name, run.preset_name, run.state, run.launcher)).lower()
+    return all(term in text for term in terms)
 
 
 def _num(value: float | None) -> str:
@@ -65,27 +85,21 @@ def _num(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def columns_for(width: int) -> tuple[str, ...]:
-    """The columns that fit a terminal `width` columns wide."""
-    return COLUMNS if width >= WIDE_COLUMNS else NARROW_COLUMNS
-
-
 def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar_width: int = 12,
-            gpu: str | None = None) -> tuple:
+            ascii_only: bool = False, gpu: str | None = None) -> tuple:
     """The table cells of `columns` (less the mark) for one `RunInfo`; `gpu` is its GPU cell
     (`tuitrain.telemetry.placement.GpuColumn`).
 
-    Cells are plain Text: run names are never parsed as markup.
+    Cells are plain Text: run names are never parsed as markup. Elapsed is the time spent
+    training over every segment of the run (`RunInfo.elapsed_s`), as the dashboard shows it.
     """
     state = str(run.state)
-    started = getattr(run, "started", None)
-    ended = getattr(run, "ended", None)
-    elapsed = ((ended or now) - started) if started else None
+    elapsed = getattr(run, "elapsed_s", None)
     cells = {
         "run": Text(run.name),
         "state": Text(state, style=state_style(state, theme)),
         "preset": Text(str(run.preset_name or "-")),
-        "progress": progress_bar(run.step, run.max_steps, width=bar_width),
+        "progress": progress_bar(run.step, run.max_steps, width=bar_width, ascii_only=ascii_only),
         "step": Text(f"{run.step or 0}/{run.max_steps or '?'}"),
         "loss": Text(_num(run.last_loss)),
         "best": Text(_num(run.best_metric)),
@@ -97,22 +111,27 @@ def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar
     return tuple(cells[c] for c in columns if c)
 
 
-class RunsScreen(Screen):
+class RunsScreen(TuitrainScreen):
     """Every run under the runs root; the home of the app."""
 
     BINDINGS = [
-        Binding("n", "new_run", "New", id="runs.new", tooltip="Start a new run from a preset"),
-        # e, K and d stay out of the footer so that q and ? fit at 80 columns; `?` and ctrl+p list them.
-        Binding("e", "edit_preset", "Edit", id="runs.edit", show=False, tooltip="Edit the preset of the highlighted run"),
+        Binding("n", "new_run", "New", id="runs.new", tooltip="New run from a preset"),
+        Binding("e", "edit_preset", "Edit", id="runs.edit",
+                tooltip="Edit: the run's preset, read-only (save it as a new preset)"),
         Binding("enter", "open_dashboard", "Open", id="runs.open", tooltip="Open the run's dashboard"),
         Binding("s", "stop", "Stop", id="runs.stop", tooltip="Stop the run gracefully (it checkpoints)"),
-        Binding("K", "kill", "Kill", id="runs.kill", show=False, tooltip="Kill the run's processes now"),
-        Binding("r", "resume", "Resume", id="runs.resume", tooltip="Resume from the latest checkpoint"),
-        Binding("space", "mark", "Mark", id="runs.mark", tooltip="Mark or unmark the run for compare"),
+        Binding("K", "kill", "Kill", id="runs.kill", tooltip="Kill the run's processes now (no checkpoint)"),
+        Binding("r", "resume", "Resume", id="runs.resume", tooltip="Resume the run from its latest checkpoint"),
+        Binding("space", "mark", "Mark", id="runs.mark", tooltip="Mark the run for compare (the cursor stays)"),
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the marked runs"),
-        Binding("d", "delete", "Delete", id="runs.delete", show=False, tooltip="Delete a finished run's directory"),
+        Binding("d", "delete", "Delete", id="runs.delete", tooltip="Delete a finished run's directory"),
+        Binding("slash", "filter", "Filter", id="runs.filter", tooltip="Filter the runs by name, preset or state"),
+        Binding("a", "toggle_all", "All", id="runs.all", show=False,
+                tooltip="All runs: also those outside the runs root"),
         Binding("q", "quit", "Quit", id="runs.quit", tooltip="Quit the app (runs keep training)"),
     ]
+    # Left out of a narrow footer, last first (`?` and ctrl+p list them all).
+    FOOTER_OPTIONAL = ("filter", "kill", "delete", "edit_preset")
 
     class RunsLoaded(Message):
         """A fresh list of runs from the worker (or the error that prevented it)."""
@@ -131,47 +150,78 @@ class RunsScreen(Screen):
             self.text = text
             self.severity = severity
 
-    def __init__(self, runs_root: Path | None = None) -> None:
+    def __init__(self, runs_root: Path | None = None, show_all: bool = False) -> None:
         super().__init__()
         self.runs_root = runs_root
-        self.runs: list = []
+        self.show_all = show_all
+        self.found: list = []  # every run listed
+        self.runs: list = []  # the runs shown (in the root, matching the filter)
         self.gpu_cells: dict[str, str] = {}
         self._gpu_column = None
         self.marked: set[str] = set()
+        self.terms: list[str] = []
+        self.hidden = 0  # runs outside the chosen root, not shown
         self._states: dict[str, str] = {}
         self.loaded = False
         self.columns: tuple[str, ...] = ()
-        self._focus_run: str | None = None  # a run just launched here: highlight it once listed
+        self._widths: tuple[int, ...] = ()
+        self._focus_run: str | None = None  # a run just launched: highlight it once listed
+        self._timer = None
+        self._ticks = 0
+        self._shown_rows: tuple = ()  # what the table holds: it is refilled only when this changes
 
     def compose(self) -> ComposeResult:
         yield Header()
         table = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        self._set_columns(table)  # before the first layout: adding them later lays it out again
         yield table
         yield Static("", id="runs-empty", markup=False)
         yield Static("", id="runs-status", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
-        self._set_columns(self.app.size.width)
         self.query_one(DataTable).focus()
-        self.refresh_runs()
-        self.set_interval(REFRESH_S, self.refresh_runs)
+        # Listing imports the runs package and reads every run: after the first frame.
+        self.call_after_refresh(self.refresh_runs)
+        self._timer = self.set_interval(REFRESH_S, self._tick)
 
-    def _set_columns(self, width: int) -> bool:
-        """Show the columns that fit `width`; True when they changed."""
-        columns = columns_for(width)
-        if columns == self.columns:
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()  # another screen covers this one: list nothing meanwhile
+
+    def on_screen_resume(self) -> None:
+        if self._timer is not None and self.loaded:
+            self._timer.resume()
+            self.refresh_runs()
+
+    def breakpoints_changed(self) -> None:
+        if self._set_columns(self.query_one(DataTable)) and self.loaded:
+            self._fill_table()
+
+    def _set_columns(self, table: DataTable, widths: tuple[int, ...] | None = None) -> bool:
+        """The columns that fit the width (the breakpoint classes), `widths` wide; True when
+        they changed. Widths are given, never measured: a measured width applies only when
+        the table next goes idle, so a frame in between would show the cells cut short."""
+        columns = NARROW_COLUMNS if self.narrow else COLUMNS
+        widths = widths or tuple(len(label) for label in columns)
+        if (columns, widths) == (self.columns, self._widths):
             return False
-        self.columns = columns
-        table = self.query_one(DataTable)
+        self.columns, self._widths = columns, widths
         table.clear(columns=True)
-        for label in columns:
-            table.add_column(label, key=label or "mark")
+        self._shown_rows = ()
+        for label, width in zip(columns, widths):
+            table.add_column(label, key=label or "mark", width=width)
         return True
 
-    def on_resize(self, event) -> None:
-        if self._set_columns(event.size.width) and self.loaded:
-            self._fill_table()
+    def _tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % IDLE_EVERY == 0 or any(r.state in ACTIVE for r in self.found):
+            self.refresh_runs()
+
+    @property
+    def scoped(self) -> bool:
+        """Whether the list keeps to a runs root the user chose."""
+        return self._root_chosen() and not self.show_all
 
     @work(thread=True, exclusive=True, group="runs-list")
     def refresh_runs(self) -> None:
@@ -180,7 +230,7 @@ class RunsScreen(Screen):
             from tuitrain.runs.registry import list_runs
             from tuitrain.telemetry.placement import GpuColumn
 
-            runs = list_runs(self.runs_root)
+            runs = list_runs(self.runs_root, everywhere=True)
         except TuitrainError as exc:
             self.post_message(self.RunsLoaded([], error=str(exc)))
             return
@@ -194,7 +244,7 @@ class RunsScreen(Screen):
             self.query_one("#runs-status", Static).update(f"Cannot list runs: {message.error}")
             return
         self._announce_transitions(message.runs)
-        self.runs = sorted(message.runs, key=lambda r: getattr(r, "started", None) or 0, reverse=True)
+        self.found = sorted(message.runs, key=lambda r: getattr(r, "started", None) or 0, reverse=True)
         self.gpu_cells = message.gpus
         self.loaded = True
         self._fill_table()
@@ -210,28 +260,72 @@ class RunsScreen(Screen):
                 self.app.notify(f"Run {run.name} {run.state}{detail}", severity=severity, markup=False)
                 self.app.bell()
 
+    def _shown_runs(self) -> list:
+        from tuitrain.runs.registry import within_root
+
+        runs = self.found
+        if self.scoped:
+            runs = [r for r in runs if within_root(r.run_dir, self.runs_root)]
+        self.hidden = len(self.found) - len(runs)
+        return [r for r in runs if matches(r, self.terms)]
+
     def _fill_table(self) -> None:
+        if not self.columns:
+            return  # laid out on the first resize
+        self.runs = self._shown_runs()
         table = self.query_one(DataTable)
         cursor_key = self._highlighted_key()
         if self._focus_run is not None and any(str(r.run_dir) == self._focus_run for r in self.runs):
             cursor_key, self._focus_run = self._focus_run, None
         now = time.time()
         theme = self.app.current_theme
-        bar_width = 12 if self.columns == COLUMNS else NARROW_BAR
-        table.clear()
-        for run in self.runs:
-            key = str(run.run_dir)
-            mark = Text("●", style=f"bold {theme.accent or ''}".strip()) if key in self.marked else Text(" ")
-            table.add_row(mark, *run_row(run, now, theme, self.columns, bar_width, self.gpu_cells.get(key)), key=key)
+        ascii_only = getattr(self.app, "ascii_only", False)
+        bar_width = NARROW_BAR if self.narrow else 12
+        mark = glyph(self.app, "mark")
+        rows = tuple((str(run.run_dir), str(run.run_dir) in self.marked,
+                      run_row(run, now, theme, self.columns, bar_width, ascii_only,
+                               self.gpu_cells.get(str(run.run_dir)))) for run in self.runs)
+        signature = (self.columns, theme.name, tuple((key, marked, tuple(c.plain for c in cells))
+                                                     for key, marked, cells in rows))
+        if signature != self._shown_rows:  # an idle list costs no repaint
+            widths = tuple(max([len(label)] + [cells[i - 1].cell_len if i else 1 for _, _, cells in rows])
+                           for i, label in enumerate(self.columns))
+            cap = RUN_WIDTH_NARROW if self.narrow else RUN_WIDTH
+            widths = tuple(min(w, cap) if label == "run" else w for label, w in zip(self.columns, widths))
+            self._set_columns(table, widths)
+            self._shown_rows = signature
+            table.clear()
+            for key, marked, cells in rows:
+                cell = Text(mark, style=f"bold {theme.accent or ''}".strip()) if marked else Text(" ")
+                table.add_row(cell, *cells, key=key)
         if cursor_key is not None and cursor_key in {str(r.run_dir) for r in self.runs}:
             table.move_cursor(row=table.get_row_index(cursor_key))
+        self._show_status()
+
+    def _show_status(self) -> None:
+        root = self.runs_root or self._default_root()
         empty = self.query_one("#runs-empty", Static)
         empty.display = not self.runs
-        root = self.runs_root or self._default_root()
-        set_text(empty, f"No runs yet under {root}. Press n to start one from a preset.")
+        if self.terms and self.found:
+            set_text(empty, f"No run matches {' '.join(self.terms)!r}. Press / to change the filter, "
+                            "escape in it to clear it.")
+        else:
+            more = f" ({plural(self.hidden, 'run')} elsewhere: a shows them)" if self.hidden else ""
+            set_text(empty, f"No runs yet under {root}{more}. Press n to start one from a preset.")
         running = sum(1 for r in self.runs if r.state in ACTIVE)
-        set_text(self.query_one("#runs-status", Static),
-                  f"{len(self.runs)} runs, {running} active, {len(self.marked)} marked · {root}")
+        parts = [plural(len(self.runs), "run"), f"{running} active", f"{len(self.marked)} marked"]
+        if self.terms:
+            parts.append(f"filter {' '.join(self.terms)!r}")
+        if self.scoped:
+            where = f"under {root}"
+            if self.hidden:
+                where += f", {plural(self.hidden, 'more run')} elsewhere (a: all)"
+            parts.append(where)
+        elif self.runs_root is not None or self.show_all:
+            parts.append(f"all runs (a: only under {root})" if self.show_all else str(root))
+        else:
+            parts.append(f"every run found; new runs go to {root}")
+        set_text(self.query_one("#runs-status", Static), " · ".join(parts))
 
     def _default_root(self) -> str:
         try:
@@ -261,71 +355,90 @@ class RunsScreen(Screen):
             self.notify("No run selected. Press n to start one.", severity="warning")
         return run
 
-    # Actions -------------------------------------------------------------
-
-    def action_new_run(self) -> None:
-        from tuitrain.ui.screens.newrun import NewRunScreen
-
-        self.app.push_screen(NewRunScreen(), self._after_new_run)
-
-    def _after_new_run(self, result) -> None:
-        if result is not None:
-            self.focus_run(result.run_dir)
-
     def focus_run(self, run_dir) -> None:
         """Highlight `run_dir` once the list has it (a run just launched, from here or the editor)."""
-        self._focus_run = str(run_dir)
+        self._focus_run = str(Path(run_dir).resolve())
         self.refresh_runs()
 
-    def action_edit_preset(self) -> None:
-        from tuitrain.ui.screens.editor import EditorScreen
-        from tuitrain.ui.screens.newrun import preset_for_run
+    # Actions -------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "toggle_all":  # nothing to toggle when every run is listed
+            return self._root_chosen()
+        return True
+
+    def _root_chosen(self) -> bool:
+        """`registry.root_is_chosen` without importing the runs package (not before the first frame)."""
+        return self.runs_root is not None or bool(os.environ.get("TUITRAIN_RUNS"))
+
+    def action_new_run(self) -> None:
+        self.app.post_message(NewRun())
+
+    def action_edit_preset(self) -> None:
         run = self.highlighted_run()
         if run is None:
-            from tuitrain.ui.screens.newrun import NewRunScreen
-
-            self.app.push_screen(NewRunScreen(mode="edit"))
+            self.app.post_message(NewRun(edit_only=True))
             return
-        self.app.push_screen(EditorScreen(preset_for_run(run)))
+        self.app.post_message(EditPreset(Path(run.run_dir) / "preset.toml"))
 
     def action_open_dashboard(self) -> None:
         run = self._need_run()
-        if run is None:
-            return
-        try:
-            from tuitrain.ui.screens.dashboard import DashboardScreen
-        except ImportError as exc:
-            self.notify(f"The dashboard is not available: {exc}", severity="error", markup=False)
-            return
-        self.app.push_screen(DashboardScreen(run.run_dir))
+        if run is not None:
+            self.app.post_message(OpenDashboard(run.run_dir))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open_dashboard()
 
     def action_mark(self) -> None:
+        """Mark or unmark the highlighted run; the cursor stays on it."""
         run = self._need_run()
         if run is None:
             return
-        key = str(run.run_dir)
-        self.marked.symmetric_difference_update({key})
+        self.marked.symmetric_difference_update({str(run.run_dir)})
         self._fill_table()
-        table = self.query_one(DataTable)
-        if table.cursor_row < table.row_count - 1:
-            table.move_cursor(row=table.cursor_row + 1)
 
     def action_compare(self) -> None:
-        dirs = [r.run_dir for r in self.runs if str(r.run_dir) in self.marked]
+        dirs = [r.run_dir for r in self.found if str(r.run_dir) in self.marked]
         if len(dirs) < 2:
             self.notify("Mark at least two runs with space, then press c.", severity="warning")
             return
-        try:
-            from tuitrain.ui.screens.compare import CompareScreen
-        except ImportError as exc:
-            self.notify(f"Compare is not available: {exc}", severity="error", markup=False)
-            return
-        self.app.push_screen(CompareScreen(dirs))
+        self.app.post_message(OpenCompare(dirs))
+
+    async def action_filter(self) -> None:
+        """Show the filter box (mounted the first time: the first frame does without it)."""
+        boxes = self.query("#runs-filter")
+        if boxes:
+            box = boxes.first(Input)
+        else:
+            box = Input(placeholder="filter: words of a name, preset or state (enter keeps it, esc clears)",
+                        id="runs-filter")
+            await self.mount(box, before=self.query_one("#runs-status"))
+        box.add_class("-shown")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "runs-filter":
+            self.terms = event.value.lower().split()
+            if self.loaded:
+                self._fill_table()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "runs-filter":
+            event.input.set_class(bool(self.terms), "-shown")
+            self.query_one(DataTable).focus()
+
+    def on_key(self, event) -> None:
+        box = self.focused
+        if event.key == "escape" and isinstance(box, Input) and box.id == "runs-filter":
+            event.stop()
+            box.value = ""
+            box.remove_class("-shown")
+            self.query_one(DataTable).focus()
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
+        self._fill_table()
 
     def action_stop(self) -> None:
         run = self._need_run()
@@ -371,7 +484,7 @@ class RunsScreen(Screen):
         self.app.exit()
 
     def _confirm(self, title: str, detail: str, yes: str, then) -> None:
-        from tuitrain.ui.screens.confirm import ConfirmScreen
+        from tuitrain.ui.dialogs.confirm import ConfirmScreen
 
         def answered(ok: bool | None) -> None:
             if ok:

@@ -1,12 +1,14 @@
-"""The dashboard's and compare screen's charts: braille line charts drawn in pure Python.
+"""The charts of the dashboard, the compare screen and the editor: one base, `ChartWidget`.
 
-Charts hold references to series objects (anything with `.decimate(width)`) and
-decimate them to their own width when they draw, so the cost of a frame depends on
-the chart's size, not on how many steps the run logged. Call `replot()` (a timer does)
-when the series have grown. Colours come from the theme's chart colours
-(`tuitrain.ui.themes.chart_colors`); the text is rebuilt only when data, size or theme
-change. (The shared plotext base does not work with the installed plotext 6 API, so
-these charts render braille themselves.)
+Charts hold references to series objects (anything with `.decimate(width)`) and decimate
+them to their own width when they draw, so the cost of a frame depends on the chart's size,
+not on how many steps the run logged. Call `replot()` when the series have grown; the text
+is rebuilt lazily on the next render, once per change of data, size, theme or options.
+
+Colours come from the theme through component classes (`chart--train`, `chart--eval`,
+`chart--lr`, `chart--series-1` … `chart--series-6`, `chart--axis`, `chart--raw`,
+`chart--marker`): `app.tcss` gives them the theme's `$chart-*` variables, and the defaults
+here use the standard theme colours, so the charts work in any Textual app.
 """
 
 from __future__ import annotations
@@ -15,101 +17,64 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rich.color import Color, ColorParseError
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from tuitrain.ui.themes import ChartColors, chart_colors
+from tuitrain.ui.glyphs import ascii_only
+from tuitrain.ui.widgets.chartdraw import Frame, Trace, draw, glyph
 from tuitrain.ui.widgets.smoothing import DEFAULT_WEIGHT, clamp_weight, debiased_ema
 
-GUTTER = 9  # columns for the y tick labels
-_DOT_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
-_NAMED = {"orange": "dark_orange", "gray": "grey50", "grey": "grey50", "default": "default"}
+SERIES_STYLES = 6
+PLOT_MARGIN = 8  # columns a chart leaves for its y ticks, when it decides how many points to draw
 
 
-def rich_color(value: object) -> str:
-    """A theme chart colour (plotext-style name or (r, g, b)) as a Rich colour string."""
-    if isinstance(value, tuple) and len(value) == 3:
-        return "rgb({},{},{})".format(*value)
-    name = _NAMED.get(str(value), str(value))
-    try:
-        Color.parse(name)
-    except ColorParseError:
-        return "white"
-    return name
+def chart_width(widget) -> int:
+    """How many points a chart of this widget's width can show (at least 40)."""
+    return max(40, widget.size.width - PLOT_MARGIN)
 
 
-def _tick(value: float) -> str:
-    text = f"{value:.3g}"
-    return text[: GUTTER - 1].rjust(GUTTER - 1)
+@dataclass
+class Line:
+    """One named series of a chart; `style` names a component (`lr`, `train`, …), None picks
+    the chart's next series colour."""
 
-
-def render_lines(lines: list[tuple[str | None, list[float], list[float], str]], title: str,
-                 width: int, height: int, empty: str, dim_style: str) -> Text:
-    """Braille chart of `(label, xs, ys, colour)` lines in `width`×`height` cells."""
-    out = Text(no_wrap=True, overflow="crop")
-    out.append(title, style="bold")
-    for label, xs, _, color in lines:
-        if label and xs:
-            out.append("  ● ", style=color)
-            out.append(label)
-    out.append("\n")
-    cols, rows = width - GUTTER, height - 2
-    points = [(x, y) for _, xs, ys, _ in lines for x, y in zip(xs, ys)]
-    if not points:
-        for r in range(rows):
-            out.append((empty if r == rows // 2 else "").center(width) + "\n", style=dim_style)
-        return out
-    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
-    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
-    dots_w, dots_h = cols * 2, rows * 4
-    cells: dict[int, list] = {}  # cell index -> [bits, colour]
-
-    def dot(px: int, py: int, color: str) -> None:
-        cell = (py // 4) * cols + px // 2
-        entry = cells.setdefault(cell, [0, color])
-        entry[0] |= _DOT_BITS[px % 2][py % 4]
-        entry[1] = color
-
-    for _, xs, ys, color in lines:
-        prev = None
-        for x, y in zip(xs, ys):
-            px = round((x - x0) / (x1 - x0) * (dots_w - 1))
-            py = round((y1 - y) / (y1 - y0) * (dots_h - 1))
-            if prev is None:
-                dot(px, py, color)
-            else:
-                steps = max(abs(px - prev[0]), abs(py - prev[1]), 1)
-                for i in range(1, steps + 1):
-                    dot(prev[0] + (px - prev[0]) * i // steps, prev[1] + (py - prev[1]) * i // steps, color)
-            prev = (px, py)
-    labels = {0: _tick(y1), rows - 1: _tick(y0), (rows - 1) // 2: _tick((y0 + y1) / 2)}
-    for r in range(rows):
-        out.append(labels.get(r, " " * (GUTTER - 1)) + "┤", style=dim_style)
-        for c in range(cols):
-            entry = cells.get(r * cols + c)
-            if entry is None:
-                out.append(" ")
-            else:
-                out.append(chr(0x2800 + entry[0]), style=entry[1])
-        out.append("\n")
-    left, right = f"{x0:.6g}", f"{x1:.6g}"
-    out.append(" " * GUTTER + left + right.rjust(max(1, cols - len(left))), style=dim_style)
-    return out
+    label: str
+    series: Any
+    style: str | None = None
+    glyph: str | None = None  # its marker (a run's own in compare); None: by position, when several
 
 
 class ChartWidget(Widget):
-    """Base of the charts: subclasses return their lines from `lines(width)`."""
+    """Base of the charts: subclasses return their lines from `traces(points)`."""
 
+    COMPONENT_CLASSES = {
+        "chart--title", "chart--axis", "chart--raw", "chart--train", "chart--eval", "chart--lr",
+        "chart--marker", *(f"chart--series-{i}" for i in range(1, SERIES_STYLES + 1)),
+    }
     DEFAULT_CSS = """
-    ChartWidget { height: 1fr; min-height: 5; }
+    ChartWidget {
+        height: 1fr;
+        min-height: 5;
+        & > .chart--title { text-style: bold; }
+        & > .chart--axis { color: $foreground 55%; }
+        & > .chart--raw { color: $foreground 30%; }
+        & > .chart--train { color: $primary; }
+        & > .chart--eval { color: $accent; }
+        & > .chart--lr { color: $secondary; }
+        & > .chart--marker { color: $error; }
+        & > .chart--series-1 { color: $primary; }
+        & > .chart--series-2 { color: $accent; }
+        & > .chart--series-3 { color: $success; }
+        & > .chart--series-4 { color: $secondary; }
+        & > .chart--series-5 { color: $error; }
+        & > .chart--series-6 { color: $warning; }
+    }
     """
 
     title = ""
+    x_label = "step"
+    y_label = ""
     empty = "waiting for data…"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -117,62 +82,78 @@ class ChartWidget(Widget):
         self._version = 0
         self._cache_key: tuple | None = None
         self._cache = Text()
+        self.builds = 0
+        self.log_y = False
+        self.x_limits: tuple[float, float] | None = None
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", lambda _theme: self.replot(), init=False)
 
-    @property
-    def colors(self) -> ChartColors:
-        """The chart colours of the current theme."""
-        return chart_colors(self.app)
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache_key = None  # component colours may have changed (a theme, a CSS reload)
 
     def replot(self) -> None:
         """Mark the chart stale and schedule a repaint."""
         self._version += 1
         self.refresh()
 
-    def lines(self, width: int) -> list[tuple[str | None, list[float], list[float], object]]:
-        """`(label, xs, ys, chart colour)` for each line, decimated to `width` points."""
+    def style(self, name: str) -> Style:
+        """The rich style of component `chart--NAME` in the current theme."""
+        return self.get_component_rich_style(f"chart--{name}", partial=True)
+
+    def series_style(self, index: int) -> Style:
+        """The style of the index-th overlaid series (cycles through six)."""
+        return self.style(f"series-{index % SERIES_STYLES + 1}")
+
+    @property
+    def ascii_only(self) -> bool:
+        """Whether to draw with ASCII only (a terminal without UTF-8)."""
+        return ascii_only(self.app)
+
+    def frame(self) -> Frame:
+        """The chart's axes, title and options; subclasses add to it."""
+        return Frame(title=self.title, x_label=self.x_label, y_label=self.y_label, log_y=self.log_y,
+                     x_limits=self.x_limits, empty=self.empty, ascii_only=self.ascii_only,
+                     axis_style=self.style("axis"), title_style=self.style("title"))
+
+    def traces(self, points: int) -> list[Trace]:
+        """The lines to draw, each decimated to about `points` points."""
         raise NotImplementedError
 
     def render(self) -> Text:
-        width, height = self.size.width, self.size.height
-        key = (self._version, width, height, self.app.theme)
+        width, height = self.content_size.width, self.content_size.height
+        key = (self._version, width, height, self.app.theme, self.ascii_only)
         if key != self._cache_key:
-            if width < GUTTER + 8 or height < 4:
+            if width < 16 or height < 4:
                 self._cache = Text("(too small for a chart)", style="dim")
             else:
-                lines = [(label, xs, ys, rich_color(color)) for label, xs, ys, color in self.lines(width - GUTTER)]
-                self._cache = render_lines(lines, self.title, width, height, self.empty, rich_color(self.colors.grid))
+                self._cache = draw(self.traces(max(8, width - PLOT_MARGIN)), self.frame(), width, height)
+            self.builds += 1
             self._cache_key = key
         return self._cache
 
 
-def _finite(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+def _finite(xs, ys) -> tuple[list[float], list[float]]:
     pairs = [(x, y) for x, y in zip(xs, ys) if math.isfinite(y)]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def _plot_width(width: int) -> int:
-    return max(8, width - GUTTER)
-
-
-@dataclass
-class Line:
-    """One named series of a chart; `color` None means the chart picks one."""
-
-    label: str
-    series: Any
-    color: object = None
-
-
 class LineChart(ChartWidget):
-    """Several series on one chart with a legend; `set_lines()` replaces them."""
+    """Several series on one chart with a legend; `set_lines()` replaces them.
 
-    def __init__(self, title: str = "", *, empty: str = "waiting for data…",
-                 id: str | None = None, classes: str | None = None) -> None:
+    With two series or more, each also carries its marker glyph (see `chartdraw`).
+    """
+
+    def __init__(self, title: str = "", *, y_label: str = "", x_label: str = "step",
+                 y_limits: tuple[float, float] | None = None, empty: str = "waiting for data…",
+                 x_format=None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
+        self.y_label = y_label
+        self.x_label = x_label
+        self.y_limits = y_limits
+        self.x_format = x_format
         self.empty = empty
         self.series_lines: list[Line] = []
 
@@ -181,12 +162,22 @@ class LineChart(ChartWidget):
         self.series_lines = lines
         self.replot()
 
-    def lines(self, width: int):
+    def frame(self) -> Frame:
+        frame = super().frame()
+        frame.y_limits = self.y_limits
+        frame.legend = len(self.series_lines) > 1 or any(line.glyph for line in self.series_lines)
+        if self.x_format is not None:
+            frame.x_format = self.x_format
+        return frame
+
+    def traces(self, points: int) -> list[Trace]:
+        several = len(self.series_lines) > 1
         out = []
         for index, line in enumerate(self.series_lines):
-            xs, ys = _finite(*line.series.decimate(width))
-            color = line.color if line.color is not None else self.colors.series_color(index)
-            out.append((line.label, xs, ys, color))
+            xs, ys = _finite(*line.series.decimate(points))
+            style = self.style(line.style) if line.style else self.series_style(index)
+            mark = line.glyph or (glyph(index, self.ascii_only) if several else "")
+            out.append(Trace(line.label, xs, ys, style, mark))
         return out
 
 
@@ -194,6 +185,7 @@ class LossChart(ChartWidget):
     """Train loss (smoothed over its faint raw line) and eval loss on one chart."""
 
     empty = "waiting for the first logged step…"
+    y_label = "loss"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -210,25 +202,29 @@ class LossChart(ChartWidget):
         self.train, self.eval = train, eval
         self.replot()
 
-    def adjust_smoothing(self, delta: float) -> float:
-        """Change the EMA weight by `delta` (kept in [0, 0.99]); returns the new weight."""
-        self.weight = clamp_weight(self.weight + delta)
+    def set_smoothing(self, weight: float) -> float:
+        """Use EMA weight `weight` (kept in [0, 0.99]); returns the weight used."""
+        self.weight = clamp_weight(weight)
         self.replot()
         return self.weight
 
-    def lines(self, width: int):
-        colors = self.colors
+    def adjust_smoothing(self, delta: float) -> float:
+        """Change the EMA weight by `delta`; returns the new weight."""
+        return self.set_smoothing(self.weight + delta)
+
+    def traces(self, points: int) -> list[Trace]:
+        marks = self.ascii_only
         out = []
         if self.train is not None:
-            xs, ys = _finite(*self.train.decimate(width))
+            xs, ys = _finite(*self.train.decimate(points))
             if self.weight > 0:
-                out.append((None, xs, ys, colors.grid))
-                out.append(("train", xs, debiased_ema(ys, self.weight), colors.train))
-            else:
-                out.append(("train", xs, ys, colors.train))
+                out.append(Trace(None, xs, ys, self.style("raw"), faint=True))
+                ys = debiased_ema(ys, self.weight)
+            out.append(Trace("train", xs, ys, self.style("train"), glyph(0, marks)))
         if self.eval is not None:
-            xs, ys = _finite(*self.eval.decimate(width))
-            out.append(("eval", xs, ys, colors.eval))
+            xs, ys = _finite(*self.eval.decimate(points))
+            if xs:
+                out.append(Trace("eval", xs, ys, self.style("eval"), glyph(1, marks)))
         return out
 
 
@@ -249,15 +245,30 @@ class ListSeries:
 
 
 class Decimated:
-    """A series already decimated (on the UI thread, under the history lock) for one frame."""
+    """A series decimated once (on the UI thread, under the history lock) for one frame.
 
-    def __init__(self, series: Any, width: int) -> None:
-        self.xs, self.ys = series.decimate(width) if series is not None else ([], [])
+    With `x_range` (a step window), only the points inside it are kept, decimated finely
+    enough that the window still gets about `width` points.
+    """
+
+    EXACT_LIMIT = 16384  # widths up to which a Series decimates exactly (its CAPACITY // 4)
+
+    def __init__(self, series: Any, width: int, x_range: tuple[float, float] | None = None) -> None:
+        if series is None:
+            self.xs, self.ys = [], []
+            return
+        if x_range is None:
+            self.xs, self.ys = series.decimate(width)
+            return
+        lo, hi = x_range
+        xs, ys = series.decimate(width)
+        full = (xs[-1] - xs[0]) if len(xs) > 1 else 0
+        if full > 0 and hi > lo:
+            finer = min(self.EXACT_LIMIT, int(width * full / (hi - lo)) + 1)
+            if finer > width:
+                xs, ys = series.decimate(finer)
+        keep = [i for i, x in enumerate(xs) if lo <= x <= hi]
+        self.xs, self.ys = [xs[i] for i in keep], [ys[i] for i in keep]
 
     def decimate(self, width: int) -> tuple[list[float], list[float]]:
         return self.xs, self.ys
-
-
-def chart_width(widget) -> int:
-    """How many points a chart of this widget's width can show (at least 40)."""
-    return max(40, _plot_width(widget.size.width))

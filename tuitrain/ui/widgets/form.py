@@ -1,9 +1,14 @@
 """A form generated from the preset schema: one `FieldRow` per `config.schema.Field`.
 
-Numbers and strings are `Input`s parsed as you type (a bad value is flagged at the
-field), choices are `Select`s and booleans `Switch`es. Each row shows the field's help,
-its default, and a warning when the engine ignores it. A valid edit posts
-`FieldRow.Changed(field, value)`; the screen applies it and validates the whole preset.
+Numbers and strings are `Input`s parsed as you type, choices are `Select`s and booleans
+`Switch`es. Each row shows the field's help, its default, and a warning when the engine
+ignores it. A valid edit posts `FieldRow.Changed(field, value)`; the screen applies it and
+validates the whole preset. Text that does not parse (a typo) is flagged at the field and
+posts `FieldRow.TypoChanged`: the screen then refuses to save, since the file would hold a
+value other than the one on screen. An emptied field means the field's default (shown as
+the placeholder): `Changed` carries `DEFAULT` and the key leaves the file. A value in the
+file that is not one of a field's choices stays visible in its Select, with the
+validator's error under it.
 
 Text from a preset is shown literally: control characters (ANSI escapes included) are
 written as `\\xNN` in the inputs and read back as the character, and nothing is markup.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
@@ -23,6 +29,17 @@ from textual.widgets import Input, Label, Select, Static, Switch
 
 from tuitrain.config.writer import toml_key, toml_string
 from tuitrain.textfmt import escape_controls, unescape_controls
+from tuitrain.ui.glyphs import glyph
+
+
+class _Default:
+    """An emptied field: the key is removed and the default applies."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT = _Default()
 
 
 def format_value(value: Any) -> str:
@@ -51,19 +68,11 @@ def _toml_scalar(value: Any) -> str:
 
 
 def parse_value(field, text: str) -> Any:
-    """The typed value of `text` for `field`; `ValueError` with a readable reason."""
+    """The typed value of `text` for `field` (`DEFAULT` when empty); `ValueError` with a readable reason."""
     text = unescape_controls(text.strip())
     kind = field.type
     if text == "":
-        if field.nullable:
-            return None
-        if kind in ("str",):
-            return ""
-        if kind == "list[str]":
-            return []
-        if kind == "table":
-            return {}
-        raise ValueError("a value is required")
+        return DEFAULT
     if kind == "int":
         try:
             value: Any = int(text.replace("_", ""))
@@ -121,7 +130,7 @@ class FieldRow(Vertical):
     """
 
     class Changed(Message):
-        """A field got a new valid value."""
+        """A field got a new valid value (`DEFAULT`: back to the field's default)."""
 
         def __init__(self, row: "FieldRow", field, value: Any) -> None:
             super().__init__()
@@ -129,13 +138,26 @@ class FieldRow(Vertical):
             self.field = field
             self.value = value
 
+    class TypoChanged(Message):
+        """The field's text stopped (or started) parsing: `row.typo` says why, or is None."""
+
+        def __init__(self, row: "FieldRow") -> None:
+            super().__init__()
+            self.row = row
+
     def __init__(self, field, value: Any, compact: bool = False) -> None:
         super().__init__(id="row-" + widget_id(field))
         self.field = field
         self.value = value
         self.compact = compact
         self._shown, self._filled = format_value(value), value
-        self._error: str | None = None
+        self.typo: str | None = None  # the text typed does not parse: why
+        self.problem: str | None = None  # the validator's complaint about the value
+
+    @property
+    def field_name(self) -> str:
+        """`group.key` of the field."""
+        return f"{self.field.group}.{self.field.key}"
 
     def compose(self) -> ComposeResult:
         field = self.field
@@ -148,7 +170,8 @@ class FieldRow(Vertical):
             yield Static(self._help_text(), classes="field-help", markup=False)
             if not field.honoured:
                 note = field.honoured_note or "the engine ignores this field"
-                yield Static(escape_controls(f"⚠ not used by the engine: {note}"), classes="field-ignored", markup=False)
+                yield Static(escape_controls(f"{glyph(self.app, 'warning')} not used by the engine: {note}"),
+                             classes="field-ignored", markup=False)
 
     def _help_text(self) -> str:
         default = format_value(self.field.default)
@@ -168,24 +191,39 @@ class FieldRow(Vertical):
             self._choices = {format_value(c): c for c in field.choices}
             options = [(text, text) for text in self._choices]
             current = format_value(self.value)
-            value = current if self.value is not None and current in self._choices else Select.NULL
+            if self.value is not None and current not in self._choices:
+                # a value from the file that is no choice: shown as it is, the validator's error under it
+                options.insert(0, (Text(f"{current} (not a choice)"), current))  # Text: never markup
+            value = current if self.value is not None else Select.NULL
             return Select(options, value=value, allow_blank=field.nullable or value is Select.NULL, id=wid,
                           compact=self.compact)
         return Input(value=self._shown, placeholder=format_value(field.default), id=wid, compact=self.compact)
 
     def set_error(self, message: str | None) -> None:
-        """Show (or clear) an error under the field."""
-        self._error = escape_controls(message, tab=" ") if message else None
-        self.set_class(bool(message), "-invalid")
+        """Show (or clear) the validator's complaint about this field."""
+        self.problem = escape_controls(message, tab=" ") if message else None
+        self._show_error()
+
+    def _set_typo(self, message: str | None) -> None:
+        before = self.typo
+        self.typo = escape_controls(message, tab=" ") if message else None
+        self._show_error()
+        if self.typo != before:
+            self.post_message(self.TypoChanged(self))
+
+    def _show_error(self) -> None:
+        error = self.typo or self.problem
+        shown = f"{glyph(self.app, 'invalid')} {error}" if error else ""
+        self.set_class(bool(shown), "-invalid")
         try:
-            self.query_one(".field-error", Static).update(f"✗ {self._error}" if self._error else "")
+            self.query_one(".field-error", Static).update(shown)
         except NoMatches:
             pass  # the row is being removed (another group is shown) or not composed yet
 
     @property
     def error(self) -> str | None:
         """The error shown now (as drawn: control characters escaped), if any."""
-        return self._error
+        return self.typo or self.problem
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -197,18 +235,18 @@ class FieldRow(Vertical):
             return
         if event.value == self._shown:
             # The text as it was filled in (or an edit back to it): the value is unchanged.
-            self.set_error(None)
+            self._set_typo(None)
             value = self._filled
         else:
             try:
                 value = parse_value(self.field, event.value)
             except ValueError as exc:
-                self.set_error(str(exc))
+                self._set_typo(str(exc))
                 return
-            self.set_error(None)
-        if value == self.value and (value is None) == (self.value is None):
+            self._set_typo(None)
+        if value is not DEFAULT and value == self.value and (value is None) == (self.value is None):
             return  # the initial fill, or an edit back to the same value: nothing to write
-        self.value = value
+        self.value = self.field.default if value is DEFAULT else value
         self.post_message(self.Changed(self, self.field, value))
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
@@ -220,7 +258,9 @@ class FieldRow(Vertical):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        value = None if event.value is Select.NULL else self._choices.get(event.value, event.value)
+        if event.value not in self._choices and event.value is not Select.NULL:
+            return  # the file's own value that is no choice (shown escaped): nothing typed
+        value = None if event.value is Select.NULL else self._choices[event.value]
         if value == self.value and type(value) is type(self.value):
             return
         self.value = value
@@ -274,6 +314,10 @@ class GroupForm(VerticalScroll):
             row.compact = compact
         for control in self.query("FieldRow Input, FieldRow Select"):
             control.compact = compact
+
+    def all_rows(self) -> list[FieldRow]:
+        """The rows of every page built so far, in group order."""
+        return list(self.query(FieldRow))
 
     def rows(self) -> dict[str, FieldRow]:
         """The rows shown now, keyed `group.key`."""

@@ -48,7 +48,12 @@ def draw_gpu_pane(text: Static, chart: LineChart, telemetry: TelemetrySampler, h
         host = readings[-1].host
         lines.append(f"host CPU {host.cpu_percent:.0f}%  RAM {host.ram_used_gib:.1f}/{host.ram_total_gib:.1f} GiB")
     set_text(text, "\n".join(lines))
-    chart_lines = [Line(label, ListSeries(values)) for label, values in chart_series(readings)]
-    if readings:
-        chart_lines.append(Line("host CPU", ListSeries(telemetry.host_series("cpu_percent", readings))))
+    chart_lines = [Line(label, ListSeries(ys, xs)) for label, xs, ys in chart_series(readings)]
+    # psutil's first CPU figure is meaningless: the host lines start at the second reading
+    host = readings[1:]
+    if host:
+        xs = [r.t - readings[-1].t for r in host]
+        chart_lines.append(Line("host CPU", ListSeries([r.host.cpu_percent for r in host], xs)))
+        chart_lines.append(Line("host RAM", ListSeries([100 * r.host.ram_used_gib / max(r.host.ram_total_gib, 1e-9)
+                                                        for r in host], xs)))
     chart.set_lines(chart_lines)

@@ -1,8 +1,9 @@
 """The tail of a run's `stdout.log`, shown literally.
 
-A thread worker reads what was appended (from a byte offset, restarting when the file is
-replaced or truncated) and posts the new lines; the widget appends them. Escape
-sequences, control characters and `[markup]` are made visible, never interpreted.
+`read_new()` (called off the UI thread: by `poll()`'s worker, or by a screen's own watcher
+thread) reads what was appended, from a byte offset, restarting when the file is replaced
+or truncated, and posts the new lines; the widget appends them. Escape sequences, control
+characters and `[markup]` are made visible, never interpreted.
 """
 
 from __future__ import annotations
@@ -43,17 +44,28 @@ class LogTail(RichLog):
         self._inode: tuple | None = None
         self._partial = b""
 
+    def on_mount(self) -> None:
+        # Start full (blank lines above the first real one): a RichLog that grows lays out the
+        # whole screen on every write, one that stays MAX_LINES long only repaints itself.
+        self.write(Text("\n" * (MAX_LINES - 1)))
+
     def poll(self) -> None:
         """Read what was appended, off the UI thread."""
         self._read()
 
     @work(thread=True, exclusive=True, group="logtail")
     def _read(self) -> None:
-        lines = self._read_new()
+        self.read_new()
+
+    def read_new(self) -> bool:
+        """Read what was appended and post it (from a thread other than the UI's); True when
+        there was something."""
+        lines = self._read_lines()
         if lines:
             self.post_message(self.NewLines(lines))
+        return bool(lines)
 
-    def _read_new(self) -> list[str]:
+    def _read_lines(self) -> list[str]:
         try:
             stat = os.stat(self.path)
         except OSError:
@@ -75,9 +87,18 @@ class LogTail(RichLog):
         # a progress bar rewrites its line with \r: keep the last state of each line
         return [c.decode("utf-8", "replace").rstrip("\r").rsplit("\r", 1)[-1] for c in chunks[-MAX_LINES:]]
 
-    def on_log_tail_new_lines(self, message: NewLines) -> None:
-        message.stop()
+    def read_lines(self) -> list[str]:
+        """What was appended since the last read (for a caller that writes them itself, in its
+        own frame: `add_lines`)."""
+        return self._read_lines()
+
+    def add_lines(self, lines: list[str]) -> None:
+        """Show `lines` (on the UI thread)."""
         # One write per batch: RichLog measures, renders, trims and scrolls per write, so a
         # run printing hundreds of lines a second stalled the UI thread line by line.
-        batch = Text("\n", no_wrap=True).join(visible(line) for line in message.lines[-MAX_LINES:])
+        batch = Text("\n", no_wrap=True).join(visible(line) for line in lines[-MAX_LINES:])
         self.write(batch)
+
+    def on_log_tail_new_lines(self, message: NewLines) -> None:
+        message.stop()
+        self.add_lines(message.lines)

@@ -1,0 +1,51 @@
+"""What to do with edits to a run's frozen preset, which is never overwritten.
+
+`SAVE_CHOICES` lists the choices in order: `(id, button label, what it does)`. The editor
+maps each id to a handler (`EditorScreen.record_save_handlers`). A new way to save (a fork
+of the run with these changes) is one entry here and one handler there.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label
+
+SAVE_CHOICES: list[tuple[str, str, str]] = [
+    ("new-preset", "Save as a new preset…", "Write these settings to a preset file of your own."),
+]
+
+
+class SaveChoiceScreen(ModalScreen[str | None]):
+    """Offer the `choices`; dismisses with the chosen id, or None (escape, Cancel)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="savechoice.cancel")]
+
+    def __init__(self, title: str, detail: str, choices: list[tuple[str, str, str]] | None = None) -> None:
+        super().__init__()
+        self._title = title
+        self._detail = detail
+        self._choices = list(SAVE_CHOICES if choices is None else choices)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self._title, classes="dialog-title", markup=False)
+            yield Label(self._detail, markup=False)
+            for _ident, label, doc in self._choices:
+                yield Label(f"{label.rstrip('…')}: {doc}", classes="field-help", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                for ident, label, _doc in self._choices:
+                    yield Button(label, id=f"choice-{ident}", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#choice-{self._choices[0][0]}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        ident = event.button.id or ""
+        self.dismiss(ident.removeprefix("choice-") if ident.startswith("choice-") else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
