@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 
+from tuitrain.config import TrainingArgs
 from tuitrain.engine import precision
 from tuitrain.errors import TuitrainError
 
@@ -15,7 +14,7 @@ CPU = torch.device("cpu")
 
 
 def _args(**kw):
-    return types.SimpleNamespace(**{"fp16": False, "bf16": False, "fp16_full_eval": False, "bf16_full_eval": False, **kw})
+    return TrainingArgs(**kw)
 
 
 def test_dtype_choice_on_cpu():

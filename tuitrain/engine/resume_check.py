@@ -18,7 +18,7 @@ HONOURED_ON_RESUME = frozenset({
     "eval_accumulation_steps", "predict_with_generate", "generation_max_length",
     "generation_num_beams", "generation_config", "skip_memory_metrics", "profile",
     "fp16_full_eval", "bf16_full_eval", "torch_compile", "torch_compile_backend",
-    "torch_compile_mode", "gradient_checkpointing", "gradient_checkpointing_kwargs",
+    "torch_compile_mode", "activation_checkpointing", "activation_checkpointing_kwargs",
     "resume_from_checkpoint", "auto_find_batch_size",
 })
 
