@@ -48,7 +48,7 @@ def engine_rate(text: str) -> float:
         t0 = time.perf_counter()
         trainer.train()
         elapsed = time.perf_counter() - t0
-        steps = trainer.global_step
+        steps = trainer.state.global_step
         trainer.close()
     return steps / elapsed
 

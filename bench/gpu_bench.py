@@ -78,7 +78,7 @@ def engine_tokens(preset, warmup: int) -> tuple[int, float]:
         t0 = time.perf_counter()
         code = trainer.train()
         elapsed = time.perf_counter() - t0
-        steps = trainer.global_step
+        steps = trainer.state.global_step
         trainer.close()
         if code != 0:
             raise TuitrainError("the engine's run failed (see the traceback above)")

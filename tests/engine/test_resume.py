@@ -57,7 +57,7 @@ def test_stopped_then_resumed_appends_to_same_stream(tmp_path):
 
     def stop_after_fourth(window):
         original(window)
-        if trainer.global_step == 3:  # the step being taken is step 4
+        if trainer.state.global_step == 3:  # the step being taken is step 4
             trainer.stop.requested, trainer.stop.signal_name = True, "SIGTERM"
 
     trainer._optimizer_step = stop_after_fourth

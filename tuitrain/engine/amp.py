@@ -21,7 +21,7 @@ class Precision:
         precision.check_backend(args, device)
         self.train_dtype = precision.compute_dtype(args, device)
         self.full_eval_dtype = precision.eval_dtype(args, device)
-        precision.set_tf32(getattr(args, "tf32", None))
+        precision.set_tf32(args.tf32)
         scaler = precision.make_grad_scaler(device, self.train_dtype)
         self.scaler = scaler if scaler.is_enabled() else None
 
@@ -45,10 +45,17 @@ class Precision:
         if self.scaler is not None:
             self.scaler.unscale_(optimizer)
 
-    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """`optimizer.step()`, through the scaler (which skips inf/nan steps) when fp16."""
-        if self.scaler is not None:
-            self.scaler.step(optimizer)
-            self.scaler.update()
-        else:
+    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> bool:
+        """`optimizer.step()`, through the scaler (which skips inf/nan steps) when fp16; False
+        when the scaler skipped it (HF then holds the LR schedule back too)."""
+        if self.scaler is None:
             optimizer.step()
+            return True
+        state = self.scaler._per_optimizer_states[id(optimizer)]
+        if not state["found_inf_per_device"]:  # not unscaled yet (for clipping): unscaling finds the infs
+            self.scaler.unscale_(optimizer)
+        # The scaler reads these on the host inside step() anyway: no extra stall here.
+        skipped = any(v.item() for v in state["found_inf_per_device"].values())
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        return not skipped

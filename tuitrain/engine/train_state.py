@@ -1,0 +1,106 @@
+"""What a training run knows besides weights, optimizer, schedule and RNG: `TrainState`.
+
+The step and epoch, the log history, the best model, the totals of the end-of-training
+summary and the logging window (the loss summed on the device since the last log). A
+checkpoint keeps it: `state_dict()` and `load_state_dict()` sit side by side here, and
+`hf_state()` gives the fields of transformers' `TrainerState` for `trainer_state.json`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from .bestmodel import BestTracker
+
+
+class LogWindow:
+    """The steps since the last log: the loss sum stays on the device (no host sync per step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss = torch.zeros((), device=device)
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss.zero_()  # in place: cheaper than a new tensor at every logging step
+        self.steps = self.samples = self.tokens = 0
+        self.t0 = time.perf_counter()
+        self.grad_norm: torch.Tensor | None = None  # the last update's
+        self.lr: Any = None  # the learning rate the last update ran at
+
+    def add_loss(self, loss: torch.Tensor, nan_filter: bool) -> None:
+        """Add a micro-batch's loss; with HF's `logging_nan_inf_filter` a non-finite one adds the
+        window's running mean instead (computed on the device, so no sync)."""
+        if nan_filter:
+            loss = torch.where(torch.isfinite(loss), loss, self.loss / (self.steps + 1))
+        self.loss += loss
+
+    def state_dict(self) -> dict:
+        return {"loss": float(self.loss.item()), "steps": self.steps, "samples": self.samples,
+                "tokens": self.tokens}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.reset()
+        self.loss.fill_(float(state.get("loss", 0.0)))
+        self.steps = int(state.get("steps", 0))
+        self.samples = int(state.get("samples", 0))
+        self.tokens = int(state.get("tokens", 0))
+
+
+class TrainState:
+    """Step, epoch (HF's: fraction of the epoch's micro-batches done), history, best, totals."""
+
+    def __init__(self, args: Any, device: torch.device) -> None:
+        self.global_step = 0
+        self.epoch = 0.0
+        self.log_history: list[dict] = []
+        self.best = BestTracker(args)
+        self.window = LogWindow(device)
+        self.total_flos = 0.0
+        self.tokens_seen = 0  # include_num_input_tokens_seen, on this rank
+        self.loss_total = 0.0  # the logged windows' loss sums, for train_loss
+        self.loss_steps = 0
+        self.restore_callbacks = bool(args.restore_callback_states_from_checkpoint)
+
+    def state_dict(self) -> dict:
+        """JSON-safe state for `tuitrain_state.json`."""
+        return {"global_step": self.global_step, "epoch": self.epoch, "best": self.best.state_dict(),
+                "window": self.window.state_dict(), "total_flos": self.total_flos,
+                "num_input_tokens_seen": self.tokens_seen}
+
+    def load_state_dict(self, state: dict, hf_state: dict) -> None:
+        """Restore from a checkpoint's `tuitrain_state.json` and `trainer_state.json` contents."""
+        self.global_step = int(state["global_step"])
+        self.epoch = float(state.get("epoch") or 0.0)
+        self.log_history = list(hf_state.get("log_history") or [])
+        best = dict(state.get("best") or {})
+        if not self.restore_callbacks:  # as HF: early stopping's patience starts afresh on resume
+            best["patience_counter"] = 0
+        self.best.load_state_dict(best)
+        self.window.load_state_dict(state.get("window") or {})
+        self.total_flos = float(state.get("total_flos") or hf_state.get("total_flos") or 0.0)
+        self.tokens_seen = int(state.get("num_input_tokens_seen") or 0)
+
+    def hf_state(self, args: Any, plan: Any, run_dir: Any, resolve: Any) -> dict:
+        """transformers' `TrainerState` fields (exactly those: `load_from_json` refuses others)."""
+        best = self.best
+        callbacks: dict[str, Any] = {"TrainerControl": {"args": {
+            "should_training_stop": False, "should_epoch_stop": False, "should_save": True,
+            "should_evaluate": False, "should_log": False}, "attributes": {}}}
+        if best.patience:
+            callbacks["EarlyStoppingCallback"] = {
+                "args": {"early_stopping_patience": best.patience, "early_stopping_threshold": best.threshold},
+                "attributes": {"early_stopping_patience_counter": best.patience_counter}}
+        return {
+            "epoch": self.epoch, "global_step": self.global_step, "max_steps": plan.total_steps,
+            "logging_steps": resolve(args.logging_steps) or 500, "eval_steps": resolve(args.eval_steps) or 500,
+            "save_steps": resolve(args.save_steps) or 500, "train_batch_size": args.per_device_train_batch_size,
+            "num_train_epochs": plan.num_epochs, "num_input_tokens_seen": self.tokens_seen,
+            "total_flos": self.total_flos, "log_history": self.log_history,
+            "best_metric": best.best_metric, "best_global_step": best.best_step,
+            "best_model_checkpoint": str(run_dir / best.best_model_checkpoint) if best.best_model_checkpoint else None,
+            "is_local_process_zero": True, "is_world_process_zero": True, "is_hyper_param_search": False,
+            "trial_name": None, "trial_params": None, "stateful_callbacks": callbacks,
+        }
