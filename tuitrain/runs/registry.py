@@ -41,6 +41,7 @@ class RunInfo:
     ended: float | None = None
     eta_s: float | None = None
     error: str | None = None
+    summary: dict | None = None  # the end-of-training summary event (train_loss, train_runtime, …)
 
     @property
     def progress(self) -> float | None:
@@ -128,6 +129,9 @@ def _progress(run_dir: Path, info: RunInfo) -> None:
                 info.max_steps = event["max_steps"]
             if isinstance(event.get("step"), int):
                 info.step = event["step"]
+            info.summary = None
+        elif kind == "summary":
+            info.summary = event
         elif kind == "train" and isinstance(event.get("step"), (int, float)):
             train.append(event)
             info.step = int(event["step"])

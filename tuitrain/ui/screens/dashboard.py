@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from tuitrain.errors import TuitrainError
-from tuitrain.textfmt import format_duration
+from tuitrain.textfmt import format_duration, format_summary
 from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.telemetry import TelemetrySampler
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, ListSeries, LossChart, chart_width
@@ -219,6 +219,8 @@ class DashboardScreen(Screen):
         # already in the stdout.log panel.
         headline = str(error).strip().splitlines()[0] if error and str(error).strip() else ""
         text = "  ·  ".join(parts) + (f"\nerror: {visible(headline).plain}" if headline else "")
+        if h.summary:
+            text += f"\ntrained: {format_summary(h.summary)}"
         set_text(self.query_one("#status-text", Static), text)
         bar = self.query_one(ProgressBar)
         bar.update(total=total or None, progress=h.last_step)
