@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from types import SimpleNamespace
 
 import torch
@@ -24,10 +25,11 @@ class Precision:
         precision.set_tf32(args.tf32)
         scaler = precision.make_grad_scaler(device, self.train_dtype)
         self.scaler = scaler if scaler.is_enabled() else None
+        self._full = contextlib.nullcontext()  # fp32 training: one reusable no-op context
 
     def train_autocast(self):
         """Autocast for the forward pass in training (a null context in fp32)."""
-        return precision.autocast(self.device, self.train_dtype)
+        return self._full if self.train_dtype is None else precision.autocast(self.device, self.train_dtype)
 
     def eval_autocast(self):
         """Autocast for evaluation: the full-eval dtype when set, else the training dtype."""

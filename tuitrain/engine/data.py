@@ -53,8 +53,9 @@ class _FilterThenCollate:
         self.collate, self.keep = collate, keep
 
     def __call__(self, items: list):
-        if self.keep is not None and items and isinstance(items[0], dict):
-            items = [{k: v for k, v in item.items() if k in self.keep} for item in items]
+        keep = self.keep
+        if keep is not None and items and isinstance(items[0], dict):
+            items = [item if keep.issuperset(item) else {k: v for k, v in item.items() if k in keep} for item in items]
         return self.collate(items)
 
 

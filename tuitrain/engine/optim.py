@@ -184,6 +184,8 @@ def build_optimizer(model: nn.Module, args: Any) -> torch.optim.Optimizer:
     groups = parameter_groups(model, float(args.weight_decay))
     if not any(g["params"] for g in groups):
         raise TuitrainError("the model has no trainable parameters")
+    if not args.weight_decay:  # both groups alike: one, for the same update in one optimizer call
+        groups = [{"params": [p for g in groups for p in g["params"]], "weight_decay": 0.0}]
     try:
         return build(groups, model, args, parse_optim_args(args.optim_args))
     except TypeError as exc:  # an optim_args key the optimizer does not take

@@ -8,6 +8,7 @@ checkpoint keeps it: `state_dict()` and `load_state_dict()` sit side by side her
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -17,33 +18,48 @@ from .bestmodel import BestTracker
 
 
 class LogWindow:
-    """The steps since the last log: the loss sum stays on the device (no host sync per step)."""
+    """The steps since the last log. Each micro-batch's loss stays a tensor on the device in a
+    list (no kernel, no host sync per step); `fold()` sums them on the host at a logging step,
+    with HF's `logging_nan_inf_filter`: a non-finite loss adds the window's running mean."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.loss = torch.zeros((), device=device)
+    FOLD_EVERY = 4096  # a longer window is folded early, to bound the list
+
+    def __init__(self, nan_filter: bool) -> None:
+        self.nan_filter = nan_filter
         self.reset()
 
     def reset(self) -> None:
-        self.loss.zero_()  # in place: cheaper than a new tensor at every logging step
+        self.losses: list[torch.Tensor] = []
+        self.updates: list[int] = []  # updates of the window done before each loss
+        self.sum = 0.0  # losses folded so far (and a resumed window's)
         self.steps = self.samples = self.tokens = 0
         self.t0 = time.perf_counter()
         self.grad_norm: torch.Tensor | None = None  # the last update's
         self.lr: Any = None  # the learning rate the last update ran at
 
-    def add_loss(self, loss: torch.Tensor, nan_filter: bool) -> None:
-        """Add a micro-batch's loss; with HF's `logging_nan_inf_filter` a non-finite one adds the
-        window's running mean instead (computed on the device, so no sync)."""
-        if nan_filter:
-            loss = torch.where(torch.isfinite(loss), loss, self.loss / (self.steps + 1))
-        self.loss += loss
+    def add_loss(self, loss: torch.Tensor) -> None:
+        self.losses.append(loss)
+        self.updates.append(self.steps)
+        if len(self.losses) >= self.FOLD_EVERY:
+            self.fold()
+
+    def fold(self) -> float:
+        """The window's loss sum, as HF's running `tr_loss` adds it up (one host sync)."""
+        if self.losses:
+            total = self.sum
+            for value, done in zip(torch.stack(self.losses).double().tolist(), self.updates):
+                total += value if not self.nan_filter or math.isfinite(value) else total / (done + 1)
+            self.sum = total
+            self.losses.clear()
+            self.updates.clear()
+        return self.sum
 
     def state_dict(self) -> dict:
-        return {"loss": float(self.loss.item()), "steps": self.steps, "samples": self.samples,
-                "tokens": self.tokens}
+        return {"loss": self.fold(), "steps": self.steps, "samples": self.samples, "tokens": self.tokens}
 
     def load_state_dict(self, state: dict) -> None:
         self.reset()
-        self.loss.fill_(float(state.get("loss", 0.0)))
+        self.sum = float(state.get("loss", 0.0))
         self.steps = int(state.get("steps", 0))
         self.samples = int(state.get("samples", 0))
         self.tokens = int(state.get("tokens", 0))
@@ -52,12 +68,12 @@ class LogWindow:
 class TrainState:
     """Step, epoch (HF's: fraction of the epoch's micro-batches done), history, best, totals."""
 
-    def __init__(self, args: Any, device: torch.device) -> None:
+    def __init__(self, args: Any) -> None:
         self.global_step = 0
         self.epoch = 0.0
         self.log_history: list[dict] = []
         self.best = BestTracker(args)
-        self.window = LogWindow(device)
+        self.window = LogWindow(args.logging_nan_inf_filter)
         self.total_flos = 0.0
         self.tokens_seen = 0  # include_num_input_tokens_seen, on this rank
         self.loss_total = 0.0  # the logged windows' loss sums, for train_loss

@@ -98,8 +98,16 @@ class Trainer:
                                        mode=args.torch_compile_mode)
         self.loss_spec = LossSpec.of(self.raw_model, args)
         self.past = PastState(args.past_index)
-        self.state = TrainState(args, self.device)
+        self.state = TrainState(args)
+        # The step intervals of the "steps" strategies (0: not by steps), resolved once.
+        self.log_every, self.eval_every, self.save_every = (
+            self._interval(every) if strategy == "steps" else 0 for strategy, every in (
+                (args.logging_strategy, args.logging_steps), (args.eval_strategy, args.eval_steps),
+                (args.save_strategy, args.save_steps)))
         self.flos_per_token = _flos_per_token(self.raw_model)
+        self.parameters = list(self.raw_model.parameters())  # clipped every step: listed once
+        self.clip_norm = args.max_grad_norm if args.max_grad_norm > 0 else float("inf")  # HF: a norm always
+        self._no_context = contextlib.nullcontext()
         self.main_input = getattr(self.raw_model, "main_input_name", "input_ids")
         self._pending_rng = None
 
@@ -286,28 +294,23 @@ class Trainer:
 
     def _optimizer_step(self, window: list[dict]) -> None:
         """Forward/backward every micro-batch of the window, clip, step, schedule (HF's order)."""
-        window_state, spec, args = self.state.window, self.loss_spec, self.args
-        num_items = spec.num_items(window)  # None unless the model normalises over the window itself
-        scale = 1.0
-        if num_items is not None and self.ctx.world_size > 1 and args.average_tokens_across_devices:
-            num_items = int(all_reduce_mean(torch.tensor(float(num_items), device=self.device), self.ctx).item()
-                            * self.ctx.world_size)
-            scale = float(self.ctx.world_size)  # HF: DDP's mean of gradients undoes it
+        window_state, spec, n = self.state.window, self.loss_spec, len(window)
+        num_items = self._window_items(window)  # None unless the model normalises over the window itself
         for i, batch in enumerate(window):
-            window_state.samples += batch_rows(batch)
-            window_state.tokens += self._count_tokens(batch)
-            batch = _to_device(batch, self.device)
-            no_sync = getattr(self.model, "no_sync", None) if i < len(window) - 1 else None
-            with no_sync() if no_sync is not None else contextlib.nullcontext():
-                with self.precision.train_autocast():
-                    loss, outputs = model_loss(self.model, self.past.feed(batch), spec, num_items)
-                    loss = loss / len(window) if num_items is None else loss * scale
-                self.past.keep(outputs)
-                self.precision.backward(loss)
-            window_state.add_loss(loss.detach(), args.logging_nan_inf_filter)
+            self._count(batch)
+            if self.device.type != "cpu":
+                batch = _to_device(batch, self.device)
+            with self._gradient_sync(i == n - 1), self.precision.train_autocast():
+                loss, outputs = model_loss(self.model, self.past.feed(batch), spec, num_items)
+                if num_items is None and n > 1:
+                    loss = loss / n  # HF: the mean of the micro-batches' means
+                elif num_items is not None and self.ctx.world_size > 1 and self.args.average_tokens_across_devices:
+                    loss = loss * self.ctx.world_size  # the count is global; DDP's gradient mean undoes this
+            self.past.keep(outputs)
+            self.precision.backward(loss)
+            window_state.add_loss(loss.detach())
         self.precision.unscale(self.optimizer)  # fp16: clip and report the norm in real units
-        max_norm = args.max_grad_norm if args.max_grad_norm > 0 else float("inf")  # HF: always a norm
-        window_state.grad_norm = torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), max_norm)
+        window_state.grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.clip_norm)
         stepped = self.precision.optimizer_step(self.optimizer)
         lr = self.optimizer.param_groups[0]["lr"]  # the rate this update ran at (HF logs it)
         window_state.lr = lr.clone() if torch.is_tensor(lr) else lr  # a scheduler fills tensor rates in place
@@ -316,42 +319,58 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         window_state.steps += 1
 
-    def _count_tokens(self, batch: dict) -> int:
-        """Tokens for throughput, and HF's flos and num_input_tokens_seen (host-side counts)."""
+    def _window_items(self, window: list[dict]) -> int | None:
+        """HF's num_items_in_batch for a model that takes it: the window's label items (summed
+        over ranks with average_tokens_across_devices)."""
+        num_items = self.loss_spec.num_items(window)
+        if num_items is not None and self.ctx.world_size > 1 and self.args.average_tokens_across_devices:
+            total = all_reduce_mean(torch.tensor(float(num_items), device=self.device), self.ctx)
+            num_items = int(round(total.item() * self.ctx.world_size))
+        return num_items
+
+    def _gradient_sync(self, last: bool):
+        """DDP's `no_sync` for all but the window's last micro-batch."""
+        no_sync = None if last else getattr(self.model, "no_sync", None)
+        return no_sync() if no_sync is not None else self._no_context
+
+    def _count(self, batch: dict) -> None:
+        """Samples and tokens for throughput, and HF's flos and num_input_tokens_seen (host-side)."""
+        window, rows = self.state.window, batch_rows(batch)
+        window.samples += rows
         ids = batch.get(self.main_input)
         numel = int(ids.numel()) if torch.is_tensor(ids) else 0
-        self.state.total_flos += self.flos_per_token * numel
+        if self.flos_per_token:
+            self.state.total_flos += self.flos_per_token * numel
         if self.args.include_num_input_tokens_seen == "all":
             self.state.tokens_seen += numel
         elif self.args.include_num_input_tokens_seen == "non_padding":
             mask = batch.get("attention_mask")
             self.state.tokens_seen += int(mask.sum()) if torch.is_tensor(mask) else numel
         if self.bundle.tokens_per_example:
-            return int(self.bundle.tokens_per_example) * batch_rows(batch)
-        ids = batch.get("input_ids")
-        return int(ids.numel()) if torch.is_tensor(ids) else 0
+            window.tokens += int(self.bundle.tokens_per_example) * rows
+        elif self.main_input == "input_ids":
+            window.tokens += numel
+        else:
+            ids = batch.get("input_ids")
+            window.tokens += int(ids.numel()) if torch.is_tensor(ids) else 0
 
     # -- logging, evaluation, saving: HF's DefaultFlowCallback --------------------------------
-
-    def _due(self, strategy: str, every) -> bool:
-        interval = self._interval(every)
-        return strategy == "steps" and bool(interval) and self.state.global_step % interval == 0
 
     def _after_step(self, progress: ProgressLine) -> bool:
         """Log, evaluate and save as HF does at a step's end; True when training should stop."""
         args, step = self.args, self.state.global_step
         last = step >= self.plan.total_steps
-        if self._due(args.logging_strategy, args.logging_steps) or (step == 1 and args.logging_first_step):
+        if (self.log_every and step % self.log_every == 0) or (step == 1 and args.logging_first_step):
             self._log(progress)
         improved = False
         if args.eval_strategy == "steps" and args.eval_delay <= step and (
-                self._due(args.eval_strategy, args.eval_steps) or last):  # HF also evaluates at max_steps
+                (self.eval_every and step % self.eval_every == 0) or last):  # HF also evaluates at max_steps
             improved = self._evaluate()
         if args.sample_every and step % args.sample_every == 0:
             self._sample()
         if args.torch_empty_cache_steps and step % args.torch_empty_cache_steps == 0 and self.device.type == "cuda":
             torch.cuda.empty_cache()
-        if (self._due(args.save_strategy, args.save_steps) or (last and args.save_strategy == "steps")
+        if ((self.save_every and step % self.save_every == 0) or (last and args.save_strategy == "steps")
                 or (args.save_strategy == "best" and improved)):
             self._save()
         return last or self.state.best.should_stop
@@ -371,11 +390,10 @@ class Trainer:
         state, window = self.state, self.state.window
         if window.steps == 0:  # nothing since the last log (HF: global_step > last logged step)
             return
-        loss_sum = window.loss
+        loss_sum = window.fold()
         if self.ctx.world_size > 1:
-            loss_sum = all_reduce_mean(loss_sum, self.ctx)
+            loss_sum = float(all_reduce_mean(torch.tensor(loss_sum, device=self.device), self.ctx).item())
         elapsed = max(time.perf_counter() - window.t0, 1e-9)
-        loss_sum = float(loss_sum.item())
         state.loss_total += loss_sum
         state.loss_steps += window.steps
         fields = {"step": state.global_step, "epoch": state.epoch, "loss": loss_sum / window.steps,
@@ -406,7 +424,7 @@ class Trainer:
         window = state.window
         steps_run = state.global_step - self.first_step
         runtime = max(time.time() - self.t0, 1e-9)
-        train_loss = (state.loss_total + float(window.loss.item())) / max(state.loss_steps + window.steps, 0.001)
+        train_loss = (state.loss_total + window.fold()) / max(state.loss_steps + window.steps, 0.001)
         batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * self.ctx.world_size
         samples = (plan.total_steps * batch if args.max_steps > 0
                    else len(self.bundle.train_dataset) * args.num_train_epochs) * steps_run / max(plan.total_steps, 1)
