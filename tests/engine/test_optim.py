@@ -157,3 +157,10 @@ def test_one_table_of_optimizers_drives_schema_validator_and_engine():
     for name, info in OPTIMIZERS.items():
         if info.pip:
             assert info.pip in schema.field("optim").help or name in schema.field("optim").help, name
+
+
+def test_without_weight_decay_the_two_groups_are_one():
+    # Both HF groups would carry weight_decay 0: one group gives the same update in one call.
+    m = Tiny()
+    opt = build_optimizer(m, _args(weight_decay=0.0))
+    assert len(opt.param_groups) == 1 and len(opt.param_groups[0]["params"]) == len(list(m.parameters()))

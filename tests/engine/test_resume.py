@@ -84,3 +84,18 @@ def test_extended_max_steps_and_cadence_are_honoured(tmp_path):
     resumed = [e["step"] for e in events(tmp_path, "train") if e["step"] > 8]
     assert resumed == [10, 12]
     assert events(tmp_path, "start")[-1]["max_steps"] == 12
+
+
+def test_eval_on_start_is_not_repeated_by_a_resume(tmp_path):
+    # A deliberate difference (README): transformers evaluates at the start of every train()
+    # call, a resumed one too; here the resumed run goes on as the uninterrupted one did.
+    make = lambda: regression_preset(eval_on_start=True, eval_strategy="steps", eval_steps=4,  # noqa: E731
+                                     save_strategy="steps", save_steps=4)
+    full = tmp_path / "full"
+    assert run(make(), full) == 0
+    assert [e["step"] for e in events(full, "eval")] == [0, 4, 8]
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(full / "checkpoint-4", resumed / "checkpoint-4")
+    assert run(make(), resumed, resume_from="checkpoint-4") == 0
+    assert [e["step"] for e in events(resumed, "eval")] == [8]

@@ -74,3 +74,15 @@ def test_gradient_checkpointing_and_sample_events(tmp_path):
     assert run(preset, tmp_path) == 0
     samples = events(tmp_path, "sample")
     assert len(samples) == 1 and samples[0]["step"] == 2 and isinstance(samples[0]["text"], str)
+
+
+def test_tokens_seen_are_counted_and_logged_as_hf_logs_them(tmp_path):
+    # include_num_input_tokens_seen = "all": every input_ids element, in train and eval logs;
+    # an evaluation-only run logs it too (0 tokens seen).
+    preset = char_gpt_preset(max_steps=3, include_num_input_tokens_seen="all", eval_strategy="steps", eval_steps=3)
+    assert run(preset, tmp_path / "train") == 0
+    train = events(tmp_path / "train", "train")
+    assert [e["num_input_tokens_seen"] for e in train] == [4 * 16 * s for s in (1, 2, 3)]
+    assert "train_tokens_per_second" in train[0] and events(tmp_path / "train", "eval")[0]["num_input_tokens_seen"] == 192
+    assert run(char_gpt_preset(do_eval=True, include_num_input_tokens_seen="all"), tmp_path / "eval") == 0
+    assert events(tmp_path / "eval", "eval")[0]["num_input_tokens_seen"] == 0

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .bestmodel import BestTracker
+from .evaluate import batch_rows
 
 
 class LogWindow:
@@ -68,7 +69,10 @@ class LogWindow:
 class TrainState:
     """Step, epoch (HF's: fraction of the epoch's micro-batches done), history, best, totals."""
 
-    def __init__(self, args: Any) -> None:
+    def __init__(self, args: Any, flos_per_token: int = 0, tokens_per_example: int | None = None,
+                 main_input: str = "input_ids") -> None:
+        self.count_tokens_seen = args.include_num_input_tokens_seen
+        self.flos_per_token, self.tokens_per_example, self.main_input = flos_per_token, tokens_per_example, main_input
         self.global_step = 0
         self.epoch = 0.0
         self.log_history: list[dict] = []
@@ -79,6 +83,37 @@ class TrainState:
         self.loss_total = 0.0  # the logged windows' loss sums, for train_loss
         self.loss_steps = 0
         self.restore_callbacks = bool(args.restore_callback_states_from_checkpoint)
+
+    def count(self, batch: dict) -> None:
+        """Samples and tokens for throughput, and HF's flos and num_input_tokens_seen (host-side
+        counts of a micro-batch still on the CPU)."""
+        window, rows = self.window, batch_rows(batch)
+        window.samples += rows
+        ids = batch.get(self.main_input)
+        numel = int(ids.numel()) if torch.is_tensor(ids) else 0
+        if self.flos_per_token:
+            self.total_flos += self.flos_per_token * numel
+        if self.count_tokens_seen == "all":
+            self.tokens_seen += numel
+        elif self.count_tokens_seen == "non_padding":
+            mask = batch.get("attention_mask")
+            self.tokens_seen += int(mask.sum()) if torch.is_tensor(mask) else numel
+        if self.tokens_per_example:
+            window.tokens += int(self.tokens_per_example) * rows
+        else:
+            ids = batch.get("input_ids")
+            window.tokens += int(ids.numel()) if torch.is_tensor(ids) else 0
+
+    def summary(self, total_steps: int, examples: float, steps_run: int, runtime: float) -> dict:
+        """HF's end-of-training log: train_runtime, the rates, total_flos and train_loss (the mean
+        step loss over every step of this session's windows)."""
+        runtime = max(runtime, 1e-9)
+        samples = examples * steps_run / max(total_steps, 1)  # the share of the schedule this session ran
+        train_loss = (self.loss_total + self.window.fold()) / max(self.loss_steps + self.window.steps, 0.001)
+        return {"step": self.global_step, "epoch": self.epoch, "train_runtime": round(runtime, 4),
+                "train_samples_per_second": round(samples / runtime, 3),
+                "train_steps_per_second": round(steps_run / runtime, 3), "total_flos": float(self.total_flos),
+                "train_loss": train_loss}
 
     def state_dict(self) -> dict:
         """JSON-safe state for `tuitrain_state.json`."""

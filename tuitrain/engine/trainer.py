@@ -29,11 +29,12 @@ from . import rng as rng_mod
 from .amp import Precision
 from .data import build_eval_loader, build_train_loader
 from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
-from .evaluate import batch_rows, evaluate, generate_sample
+from .evaluate import evaluate, generate_sample
 from .events import EventWriter
 from .generation import load_generation_config
 from .integrations import Integrations
 from .losses import LossSpec, model_loss
+from .model_setup import enable_activation_checkpointing, flos_per_token, profiler
 from .optim import build_optimizer
 from .past import PastState
 from .progress import ProgressLine
@@ -85,7 +86,7 @@ class Trainer:
         set_seed(args.seed, args.full_determinism)
         self.bundle = build_task(self.preset.task, args, self.ctx)
         if args.activation_checkpointing:
-            _enable_activation_checkpointing(self.bundle.model, args.activation_checkpointing_kwargs)
+            enable_activation_checkpointing(self.bundle.model, args.activation_checkpointing_kwargs)
         self.raw_model = self.bundle.model.to(self.device)
         self.precision = Precision(args, self.device)
         self.plan = plan_steps(args, len(self.bundle.train_dataset), self.ctx.world_size)
@@ -98,18 +99,19 @@ class Trainer:
                                        mode=args.torch_compile_mode)
         self.loss_spec = LossSpec.of(self.raw_model, args)
         self.past = PastState(args.past_index)
-        self.state = TrainState(args)
+        self.state = TrainState(args, flos_per_token(self.raw_model), self.bundle.tokens_per_example,
+                                getattr(self.raw_model, "main_input_name", "input_ids"))
         # The step intervals of the "steps" strategies (0: not by steps), resolved once.
         self.log_every, self.eval_every, self.save_every = (
             self._interval(every) if strategy == "steps" else 0 for strategy, every in (
                 (args.logging_strategy, args.logging_steps), (args.eval_strategy, args.eval_steps),
                 (args.save_strategy, args.save_steps)))
-        self.flos_per_token = _flos_per_token(self.raw_model)
         self.parameters = list(self.raw_model.parameters())  # clipped every step: listed once
         self.clip_norm = args.max_grad_norm if args.max_grad_norm > 0 else float("inf")  # HF: a norm always
         self._no_context = contextlib.nullcontext()
-        self.main_input = getattr(self.raw_model, "main_input_name", "input_ids")
         self._pending_rng = None
+        # This session's start (reset when training starts): runtimes and rates count from here.
+        self.t0, self.first_step, self.saved_step, self.tokens_at_start = time.time(), 0, None, 0
 
     # -- state: what a checkpoint holds, saved and loaded side by side ------------------------
 
@@ -245,7 +247,7 @@ class Trainer:
             self._evaluate(on_start=True)
         self.model.train()
         done = False
-        with self._profiler() as profiler:
+        with profiler(self.args.profile, self.run_dir, self.device, lambda: self.state.global_step) as prof:
             for epoch in range(state.global_step // plan.updates_per_epoch, plan.num_epochs):
                 micro_done = (state.global_step % plan.updates_per_epoch) * args.gradient_accumulation_steps
                 windows = self._epoch_windows(epoch, micro_done)
@@ -254,8 +256,8 @@ class Trainer:
                     micro_done += len(window)
                     state.global_step += 1
                     state.epoch = epoch + micro_done / plan.batches_per_epoch
-                    if profiler is not None:
-                        profiler.step()
+                    if prof is not None:
+                        prof.step()
                     done = self._after_step(progress)
                     if self.stop.requested:
                         if self.saved_step != state.global_step:
@@ -297,7 +299,7 @@ class Trainer:
         window_state, spec, n = self.state.window, self.loss_spec, len(window)
         num_items = self._window_items(window)  # None unless the model normalises over the window itself
         for i, batch in enumerate(window):
-            self._count(batch)
+            self.state.count(batch)
             if self.device.type != "cpu":
                 batch = _to_device(batch, self.device)
             with self._gradient_sync(i == n - 1), self.precision.train_autocast():
@@ -332,27 +334,6 @@ class Trainer:
         """DDP's `no_sync` for all but the window's last micro-batch."""
         no_sync = None if last else getattr(self.model, "no_sync", None)
         return no_sync() if no_sync is not None else self._no_context
-
-    def _count(self, batch: dict) -> None:
-        """Samples and tokens for throughput, and HF's flos and num_input_tokens_seen (host-side)."""
-        window, rows = self.state.window, batch_rows(batch)
-        window.samples += rows
-        ids = batch.get(self.main_input)
-        numel = int(ids.numel()) if torch.is_tensor(ids) else 0
-        if self.flos_per_token:
-            self.state.total_flos += self.flos_per_token * numel
-        if self.args.include_num_input_tokens_seen == "all":
-            self.state.tokens_seen += numel
-        elif self.args.include_num_input_tokens_seen == "non_padding":
-            mask = batch.get("attention_mask")
-            self.state.tokens_seen += int(mask.sum()) if torch.is_tensor(mask) else numel
-        if self.bundle.tokens_per_example:
-            window.tokens += int(self.bundle.tokens_per_example) * rows
-        elif self.main_input == "input_ids":
-            window.tokens += numel
-        else:
-            ids = batch.get("input_ids")
-            window.tokens += int(ids.numel()) if torch.is_tensor(ids) else 0
 
     # -- logging, evaluation, saving: HF's DefaultFlowCallback --------------------------------
 
@@ -420,18 +401,11 @@ class Trainer:
 
     def _finish_training(self, progress: ProgressLine) -> None:
         """HF's end of training: the summary, the best model loaded, `save_total_limit = 1` honoured."""
-        state, best, plan, args = self.state, self.state.best, self.plan, self.args
-        window = state.window
-        steps_run = state.global_step - self.first_step
-        runtime = max(time.time() - self.t0, 1e-9)
-        train_loss = (state.loss_total + window.fold()) / max(state.loss_steps + window.steps, 0.001)
+        state, best, args = self.state, self.state.best, self.args
         batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * self.ctx.world_size
-        samples = (plan.total_steps * batch if args.max_steps > 0
-                   else len(self.bundle.train_dataset) * args.num_train_epochs) * steps_run / max(plan.total_steps, 1)
-        self._emit("summary", step=state.global_step, epoch=state.epoch, train_runtime=round(runtime, 4),
-                   train_samples_per_second=round(samples / runtime, 3),
-                   train_steps_per_second=round(steps_run / runtime, 3), total_flos=float(state.total_flos),
-                   train_loss=train_loss)
+        examples = self.plan.total_steps * batch if args.max_steps > 0 else len(self.bundle.train_dataset) * args.num_train_epochs
+        self._emit("summary", **state.summary(self.plan.total_steps, examples, state.global_step - self.first_step,
+                                              time.time() - self.t0))
         if best.should_stop:
             progress.message(f"early stopping at step {state.global_step}")
         if args.load_best_model_at_end and best.best_model_checkpoint:
@@ -492,51 +466,8 @@ class Trainer:
                            self.bundle.compute_metrics, "test", self._sum_across, self.loss_spec)
         self._emit("predict", step=self.state.global_step, **metrics)
 
-    def _profiler(self):
-        if not self.args.profile:
-            return contextlib.nullcontext()
-        out = self.run_dir / "profile"
-        out.mkdir(parents=True, exist_ok=True)
-
-        def export(prof) -> None:
-            prof.export_chrome_trace(str(out / f"trace-step{self.state.global_step}.json"))
-
-        activities = [torch.profiler.ProfilerActivity.CPU]
-        if self.device.type == "cuda":
-            activities.append(torch.profiler.ProfilerActivity.CUDA)
-        return torch.profiler.profile(activities=activities, on_trace_ready=export,
-                                      schedule=torch.profiler.schedule(wait=1, warmup=1, active=3, repeat=1))
-
     def close(self) -> None:
         """Close the event stream and leave the process group."""
         self.integrations.close()
         self.events.close()
         shutdown(self.ctx)
-
-
-def _flos_per_token(model) -> int:
-    """HF's `floating_point_ops` rate: 6 × parameters without embeddings, for a model that
-    counts them (`num_parameters`); 0 otherwise, as HF reports for other models."""
-    count = getattr(model, "num_parameters", None)
-    if not callable(count):
-        return 0
-    try:
-        return 6 * int(count(exclude_embeddings=True))
-    except TypeError:  # a num_parameters() without HF's keyword
-        return 6 * int(count())
-
-
-def _enable_activation_checkpointing(model, kwargs: dict | None) -> None:
-    """HF's order: `activation_checkpointing_enable` (transformers 5), else the older
-    `gradient_checkpointing_enable` (tuitrain's built-in models take the kwargs dict)."""
-    kw = dict(kwargs or {})
-    enable = getattr(model, "activation_checkpointing_enable", None)
-    if enable is not None:
-        enable(activation_checkpointing_kwargs={k: v for k, v in kw.items() if k not in ("every_n_layers", "offload")}
-               or None, every_n_layers=kw.get("every_n_layers", 1), offload=kw.get("offload", False))
-        return
-    enable = getattr(model, "gradient_checkpointing_enable", None)
-    if enable is None:
-        raise TuitrainError("precision.activation_checkpointing: this task's model does not support activation "
-                            "checkpointing (set it to false)")
-    enable(kw)
