@@ -14,6 +14,7 @@ filter, HF's logged rate). `--hf` adds `transformers.Trainer` on the same task.
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -78,7 +79,7 @@ def raw_rate(text: str) -> tuple[float, float]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, (steps - s) / steps))
     clock = Clock()
     epoch, step = 0, 0
-    loss_sum = torch.zeros(())
+    loss_sum, logged = torch.zeros(()), []
     while step < steps:
         sampler = RandomSampler(bundle.train_dataset, generator=torch.Generator().manual_seed(args.seed + epoch))
         for batch in DataLoader(bundle.train_dataset, batch_size=args.per_device_train_batch_size, sampler=sampler):
@@ -91,7 +92,7 @@ def raw_rate(text: str) -> tuple[float, float]:
             loss_sum += loss.detach()
             step += 1
             if step % 100 == 0:
-                print(f"step {step} loss {loss_sum.item() / 100:.4f}", end="\r")
+                logged.append(loss_sum.item() / 100)  # the logging step's host sync
                 loss_sum.zero_()
             if step >= steps:
                 break
@@ -120,7 +121,7 @@ def hf_rate(text: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--hf", action="store_true", help="also time transformers.Trainer")
     opts = parser.parse_args()
@@ -128,17 +129,23 @@ def main() -> None:
     text = PRESET.format(steps=opts.steps, batch=opts.batch)
     warm = PRESET.format(steps=200, batch=opts.batch)
     raw_rate(warm), engine_rate(warm)  # warm-up: imports, allocator
-    # Interleaved repeats, best of each: the machine is noisy and other load falls on both alike.
-    best: dict[str, list[float]] = {"raw": [0.0, 0.0], "engine": [0.0, 0.0], "hf": [0.0, 0.0]}
+    # Repeats in pairs, the order alternating (raw first, then engine first), so drift and
+    # other load on this shared machine fall on both sides alike; the ratio reported is the
+    # median of the pairs' ratios, the rates the best seen.
     runs = {"raw": raw_rate, "engine": engine_rate, **({"hf": hf_rate} if opts.hf else {})}
-    for _ in range(opts.repeats):
-        for name, rate in runs.items():
-            best[name] = [max(a, b) for a, b in zip(best[name], rate(text))]
-    for i, clock in enumerate(("wall", "cpu")):
-        raw, engine, hf = best["raw"][i], best["engine"][i], best["hf"][i]
-        print(f"{clock:>4}: raw loop {raw:7.1f} steps/s  engine {engine:7.1f} steps/s  ratio {engine / raw:.3f}x "
-              f"(+{(1 / engine - 1 / raw) * 1e6:.0f} µs a step)"
-              + (f"  transformers.Trainer {hf:7.1f} steps/s  ratio {hf / raw:.3f}x" if hf else ""))
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for i in range(opts.repeats):
+        for name in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
+            rates[name].append(runs[name](text))
+    for k, clock in enumerate(("wall", "cpu")):
+        best = {name: max(r[k] for r in got) for name, got in rates.items()}
+        ratio = statistics.median(e[k] / r[k] for e, r in zip(rates["engine"], rates["raw"]))
+        line = (f"{clock:>4}: raw loop {best['raw']:7.1f} steps/s  engine {best['engine']:7.1f} steps/s  "
+                f"ratio {ratio:.3f}x (median of {opts.repeats} pairs)")
+        if opts.hf:
+            hf_ratio = statistics.median(h[k] / r[k] for h, r in zip(rates["hf"], rates["raw"]))
+            line += f"  transformers.Trainer {best['hf']:7.1f} steps/s  ratio {hf_ratio:.3f}x"
+        print(line)
 
 
 if __name__ == "__main__":
