@@ -109,6 +109,7 @@ class Trainer:
         self.parameters = list(self.raw_model.parameters())  # clipped every step: listed once
         self.clip_norm = args.max_grad_norm if args.max_grad_norm > 0 else float("inf")  # HF: a norm always
         self._no_context = contextlib.nullcontext()
+        self.no_sync = getattr(self.model, "no_sync", None)  # DDP's; looked up once (a miss raises inside)
         self._pending_rng = None
         # This session's start (reset when training starts): runtimes and rates count from here.
         self.t0, self.first_step, self.saved_step, self.tokens_at_start = time.time(), 0, None, 0
@@ -309,6 +310,7 @@ class Trainer:
                 elif num_items is not None and self.ctx.world_size > 1 and self.args.average_tokens_across_devices:
                     loss = loss * self.ctx.world_size  # the count is global; DDP's gradient mean undoes this
             self.past.keep(outputs)
+            del outputs  # the logits go before the next micro-batch's forward
             self.precision.backward(loss)
             window_state.add_loss(loss.detach())
         self.precision.unscale(self.optimizer)  # fp16: clip and report the norm in real units
@@ -332,8 +334,7 @@ class Trainer:
 
     def _gradient_sync(self, last: bool):
         """DDP's `no_sync` for all but the window's last micro-batch."""
-        no_sync = None if last else getattr(self.model, "no_sync", None)
-        return no_sync() if no_sync is not None else self._no_context
+        return self.no_sync() if self.no_sync is not None and not last else self._no_context
 
     # -- logging, evaluation, saving: HF's DefaultFlowCallback --------------------------------
 
