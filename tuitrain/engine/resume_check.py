@@ -24,6 +24,9 @@ HONOURED_ON_RESUME = frozenset({
 
 # Launch settings do not change what is computed per step.
 HONOURED_GROUPS = frozenset({"launch"})
+# Fields renamed since a checkpoint may have been written: compared under their new name.
+RENAMED = {"precision.gradient_checkpointing": "precision.activation_checkpointing",
+           "precision.gradient_checkpointing_kwargs": "precision.activation_checkpointing_kwargs"}
 
 
 def _short(key: str) -> str:
@@ -38,6 +41,7 @@ def check_resume_config(saved: dict | None, current: dict, checkpoint: str) -> l
     """
     if not saved:
         return []
+    saved = {RENAMED.get(k, k): v for k, v in saved.items()}
     honoured, refused = [], []
     for key in sorted(set(saved) | set(current)):
         old, new = saved.get(key), current.get(key)
