@@ -221,7 +221,7 @@ def _load_dir(path, model, optimizer, scheduler, scaler, restore_rng) -> dict[st
     state = read_state(path)
     files = state["checkpoint_files"]
     if not isinstance(files, dict) or "model.safetensors" not in files:
-        raise StateFormatError("trainer_state.json has no file manifest")
+        raise StateFormatError(f"{STATE_FILE} has no file manifest")
 
     model = _unwrap(model)
     loaded, meta = read_tensors(path / "model.safetensors", files["model.safetensors"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import math
 import sys
 import time
 import traceback
@@ -163,8 +164,9 @@ class Trainer:
         event = self.events.emit(kind, **fields)
         if event is not None:
             self.integrations.on_event(event)
-            if kind in ("train", "eval", "summary"):
-                self.state.log_history.append({k: v for k, v in event.items() if k not in ("kind", "t")})
+            if kind in ("train", "eval", "summary"):  # as metrics.jsonl holds it: NaN/inf are null
+                self.state.log_history.append({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                               for k, v in event.items() if k not in ("kind", "t")})
 
     def _interval(self, value) -> int | None:
         return resolve_interval(value, self.plan.total_steps)
