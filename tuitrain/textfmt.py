@@ -22,6 +22,29 @@ def format_duration(seconds: float | None, unknown: str = "-", with_seconds: boo
     return f"{secs}s"
 
 
+SUMMARY_FIELDS = ("train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos")
+
+
+def format_summary(summary: dict) -> str:
+    """The end-of-training summary (a `summary` event, HF's names) as one line:
+    `train_loss 1.234 · 1m02s · 456.7 samples/s · 12.3 steps/s · 1.2e+12 flos`."""
+    def num(key: str) -> float | None:
+        value = summary.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    parts = []
+    if num("train_loss") is not None:
+        parts.append(f"train_loss {num('train_loss'):.4g}")
+    if num("train_runtime") is not None:
+        parts.append(format_duration(num("train_runtime"), with_seconds=True))
+    for key, unit in (("train_samples_per_second", "samples/s"), ("train_steps_per_second", "steps/s")):
+        if num(key) is not None:
+            parts.append(f"{num(key):.4g} {unit}")
+    if num("total_flos"):
+        parts.append(f"{num('total_flos'):.3g} flos")
+    return " · ".join(parts)
+
+
 def escape_controls(text: str, tab: str = "\t") -> str:
     """`text` with every control character (C0, DEL, C1; ANSI escapes included) written as a
     visible `\\xNN`, so nothing in it can act on a terminal; a tab becomes `tab`."""

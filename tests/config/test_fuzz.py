@@ -38,7 +38,7 @@ def _check(text: str, overrides=()) -> None:
         for problem in exc.problems:
             assert str(problem).startswith(("f.toml", "--set "))
         return
-    for v in vars(p.args).values():
+    for v in p.args.as_dict().values():
         assert not (isinstance(v, float) and not math.isfinite(v))
     load_preset_text(p.to_toml(), "again.toml")
 

@@ -32,7 +32,7 @@ CHANGES = {
     "eval_steps": 50, "load_best_model_at_end": True, "metric_for_best_model": "eval_loss",
     "greater_is_better": False, "prediction_loss_only": True, "include_inputs_for_metrics": True,
     "eval_accumulation_steps": 4, "ddp_bucket_cap_mb": 50, "ddp_find_unused_parameters": False,
-    "gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False},
+    "activation_checkpointing": True, "activation_checkpointing_kwargs": {"use_reentrant": False},
     "label_smoothing_factor": 0.1, "seed": 7, "data_seed": 11, "disable_tqdm": True,
     "report_to": ["none"], "run_name": "exp1",
 }

@@ -52,7 +52,7 @@ BAD = [
     ("[core]\ngradient_accumulation_steps = 2\n[optimizer]\noptim = \"galore_adamw_layerwise\"\n"
      "optim_target_modules = [\"attn\"]\n", "2", ["forbids gradient accumulation"]),
     ("[dataloader]\ndataloader_prefetch_factor = 2\n", "2", ["dataloader_num_workers > 0"]),
-    ("[optimizer]\noptim = \"adamw_bnb_8bit\"\n", "2", ["pip install bitsandbytes"]),
+    ("[optimizer]\noptim = \"adamw_bnb_8bit\"\n", "2", ["pip install 'bitsandbytes>=0.41.1'"]),
     ("[task]\nname = \"char_gpt\"\n[task.options]\nblok_size = 64\n", "4", ["did you mean 'block_size'"]),
     ("[task]\nname = \"chargpt\"\n", "2", ["unknown task", "char_gpt"]),
     ("[launch]\nnproc_per_node = 2\n", "2", ["torchrun"]),
@@ -122,7 +122,7 @@ def test_overrides_and_their_errors(tmp_path: Path, capsys) -> None:
 def test_round_trip_of_resolved_preset() -> None:
     text = "[task]\nname = \"modular\"\n[task.options]\nmodulus = 13\n[logging]\neval_strategy = \"steps\"\n" \
            "[launch]\nlauncher = \"torchrun\"\nnproc_per_node = \"gpu\"\nenv = { NCCL_DEBUG = \"INFO\" }\n" \
-           "[optimizer]\nlr_scheduler_kwargs = { num_cycles = 2 }\n"
+           "[optimizer]\nlr_scheduler_type = \"cosine_with_restarts\"\nlr_scheduler_kwargs = { num_cycles = 2 }\n"
     p = load_preset_text(text, "p")
     q = load_preset_text(p.to_toml(), "q")
     assert q.values() == p.values()

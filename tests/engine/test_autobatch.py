@@ -95,20 +95,25 @@ def test_out_of_memory_shrinks_the_batch_and_restarts_from_scratch(tmp_path, cap
     assert final == losses_by_step(direct) and sorted(final) == list(range(1, 17))
 
 
-def test_the_trainer_that_ran_out_is_freed_before_the_next_is_built(tmp_path):
-    from tuitrain.engine.autobatch import train_with_auto_batch
-    from tuitrain.engine.trainer import Trainer
+def test_the_model_that_ran_out_is_freed_before_the_next_is_built(tmp_path, monkeypatch):
+    from tuitrain.engine import trainer as trainer_mod
 
     run_dir = _run_dir(tmp_path, batch=6)
     models, alive_at_build = [], []
+    build = trainer_mod.build_task
 
-    def make(preset):
+    def recording_build(*a, **kw):
         alive_at_build.append([ref() is not None for ref in models])
-        trainer = Trainer(preset, run_dir)
-        models.append(weakref.ref(trainer.raw_model))
-        return trainer
+        bundle = build(*a, **kw)
+        models.append(weakref.ref(bundle.model))
+        return bundle
 
-    assert train_with_auto_batch(load_preset(run_dir / "preset.toml"), make) == 0
+    monkeypatch.setattr(trainer_mod, "build_task", recording_build)
+    trainer = trainer_mod.Trainer(load_preset(run_dir / "preset.toml"), run_dir)
+    try:
+        assert trainer.train() == 0
+    finally:
+        trainer.close()
     assert alive_at_build == [[], [False]]
 
 

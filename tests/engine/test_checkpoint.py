@@ -90,7 +90,7 @@ def test_layout_has_no_pickle_and_tied_weights_stored_once(tmp_path):
     _train(model, opt, sched, scaler, 1)
     path = save_checkpoint(tmp_path, 1, model, opt, sched, scaler, {})
     assert sorted(p.name for p in path.iterdir()) == [
-        "model.safetensors", "optimizer.json", "optimizer.safetensors", "trainer_state.json"]
+        "model.safetensors", "optimizer.json", "optimizer.safetensors", "trainer_state.json", "tuitrain_state.json"]
     from safetensors import safe_open
 
     with safe_open(str(path / "model.safetensors"), "pt") as f:
@@ -99,8 +99,9 @@ def test_layout_has_no_pickle_and_tied_weights_stored_once(tmp_path):
     assert len(keys & {"emb.weight", "head.weight"}) == 1 and set(aliases) <= {"emb.weight", "head.weight"}
     with safe_open(str(path / "optimizer.safetensors"), "pt") as f:
         assert "state.0.exp_avg" in f.keys()
-    state = json.loads((path / "trainer_state.json").read_text())
+    state = json.loads((path / "tuitrain_state.json").read_text())
     assert {"rng_state", "scheduler_state", "scaler_state"} <= set(state)
+    assert "trainer_state.json" in state["checkpoint_files"]
 
 
 def _snapshot(model):
@@ -147,9 +148,9 @@ def test_tampered_tensor_bytes_are_refused(saved):
 
 def test_garbage_header_is_refused_even_without_manifest(saved):
     (saved / "model.safetensors").write_bytes(b"\xff" * 64)
-    state = json.loads((saved / "trainer_state.json").read_text())
+    state = json.loads((saved / "tuitrain_state.json").read_text())
     state["checkpoint_files"]["model.safetensors"] = None
-    (saved / "trainer_state.json").write_text(json.dumps(state))
+    (saved / "tuitrain_state.json").write_text(json.dumps(state))
     _refused(saved, "safetensors")
 
 
@@ -171,9 +172,9 @@ def test_wrong_dtype_is_refused(saved):
 
 
 def test_missing_json_keys_are_refused(saved):
-    state = json.loads((saved / "trainer_state.json").read_text())
+    state = json.loads((saved / "tuitrain_state.json").read_text())
     del state["rng_state"]
-    (saved / "trainer_state.json").write_text(json.dumps(state))
+    (saved / "tuitrain_state.json").write_text(json.dumps(state))
     _refused(saved, "lacks rng_state")
 
 
@@ -183,9 +184,9 @@ def test_wrong_optimizer_state_shape_is_refused(saved):
     tensors = load_file(str(saved / "optimizer.safetensors"))
     tensors["state.0.exp_avg"] = torch.zeros(3)
     save_file(tensors, str(saved / "optimizer.safetensors"))
-    state = json.loads((saved / "trainer_state.json").read_text())
+    state = json.loads((saved / "tuitrain_state.json").read_text())
     state["checkpoint_files"]["optimizer.safetensors"] = None  # manifest can't save it here
-    (saved / "trainer_state.json").write_text(json.dumps(state))
+    (saved / "tuitrain_state.json").write_text(json.dumps(state))
     _refused(saved, "exp_avg has shape")
 
 

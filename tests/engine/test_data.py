@@ -8,6 +8,7 @@ from types import SimpleNamespace as N
 import pytest
 import torch
 
+from tuitrain.config import TrainingArgs
 from tuitrain.engine.data import build_eval_loader, build_train_loader, forward_keys
 from tuitrain.engine.samplers import ResumableSampler, length_grouped_order, sortish_order
 from tuitrain.engine.tasks import TaskBundle
@@ -41,7 +42,7 @@ def bundle(n: int = 37) -> TaskBundle:
 def args(**kw):
     base = dict(per_device_train_batch_size=4, per_device_eval_batch_size=5, seed=3)
     base.update(kw)
-    return N(**base)
+    return TrainingArgs(**base)
 
 
 def order(loader) -> list[int]:

@@ -63,8 +63,7 @@ def _broken_cuda(monkeypatch):
 def test_cuda_that_fails_to_initialise_is_named(tmp_path, monkeypatch):
     _broken_cuda(monkeypatch)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    preset = regression_preset(max_steps=2)
-    preset._values["launch.visible_devices"] = "0"
+    preset = regression_preset(max_steps=2, **{"launch.visible_devices": "0"})
     assert run(preset, tmp_path) == 0
     (message,) = _warnings(tmp_path)
     assert message == ("launch.visible_devices asks for a GPU, but this run trains on the CPU: CUDA failed to "

@@ -14,7 +14,8 @@ def test_rotation_never_deletes_the_best_and_early_stopping_stops(tmp_path):
     assert run(preset, tmp_path) == 0
     assert [e["step"] for e in events(tmp_path, "eval")] == [2, 4, 6]
     assert [e["is_best"] for e in events(tmp_path, "checkpoint")] == [True, False, False]
-    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-6"]
+    # save_total_limit = 1 with a best checkpoint: at the end only the best is left (as HF)
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
     assert events(tmp_path, "status")[-1]["state"] == "finished"
 
 
@@ -24,9 +25,10 @@ def test_prediction_loss_only_skips_compute_metrics(tmp_path):
 
 
 def test_reduce_lr_on_plateau_steps_after_each_eval(tmp_path):
+    # mode comes from lr_scheduler_kwargs alone (as HF): "max" makes a falling loss a plateau
     preset = regression_preset(max_steps=8, lr_scheduler_type="reduce_lr_on_plateau",
-                               lr_scheduler_kwargs={"patience": 0, "factor": 0.5}, eval_strategy="steps",
-                               eval_steps=2, metric_for_best_model="loss", greater_is_better=True)
+                               lr_scheduler_kwargs={"patience": 0, "factor": 0.5, "mode": "max"},
+                               eval_strategy="steps", eval_steps=2, metric_for_best_model="loss")
     assert run(preset, tmp_path) == 0
     lrs = [e["learning_rate"] for e in events(tmp_path, "train")]
     assert lrs[0] == 0.01 and lrs[-1] < lrs[0]

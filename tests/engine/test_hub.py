@@ -112,7 +112,7 @@ def test_stopped_run_waits_for_pushes_but_pushes_no_final_model(tmp_path, monkey
     after = Trainer._after_step
 
     def stop_at_3(self, *a, **kw):
-        if self.global_step == 3:
+        if self.state.global_step == 3:
             self.stop.requested = True
         return after(self, *a, **kw)
 

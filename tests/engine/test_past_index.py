@@ -67,10 +67,10 @@ def test_the_past_output_is_fed_back_and_reset_per_epoch_and_evaluation(tmp_path
     assert run(_preset(f"{tmp_path / 'counter_task.py'}:build", past_index=2), run_dir) == 0
     seen = _seen(tmp_path)
     train = [m for training, m in seen if training]
-    # 4 updates per epoch, evaluation after updates 3 and 6: the cache restarts after each.
+    # 4 updates per epoch, evaluation after updates 3, 6 and the last, 8: the cache restarts after each.
     assert train == [None, 1, 2, None, None, 1, None, 1]
-    assert [m for training, m in seen if not training] == [None, 1, None, 1]
-    assert len(events(run_dir, "eval")) == 2
+    assert [m for training, m in seen if not training] == [None, 1, None, 1, None, 1]
+    assert [e["step"] for e in events(run_dir, "eval")] == [3, 6, 8]
 
 
 def test_without_past_index_no_mems_are_passed(tmp_path):

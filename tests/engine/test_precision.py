@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 
+from tuitrain.config import TrainingArgs
 from tuitrain.engine import precision
 from tuitrain.errors import TuitrainError
 
@@ -15,7 +14,7 @@ CPU = torch.device("cpu")
 
 
 def _args(**kw):
-    return types.SimpleNamespace(**{"fp16": False, "bf16": False, "fp16_full_eval": False, "bf16_full_eval": False, **kw})
+    return TrainingArgs(**kw)
 
 
 def test_dtype_choice_on_cpu():
@@ -67,3 +66,23 @@ def test_apex_backend_is_refused_and_cpu_amp_only_on_cpu():
     precision.check_backend(_args(half_precision_backend="auto", fp16_backend="auto"), torch.device("cuda", 0))
     with pytest.raises(TuitrainError, match="cpu_amp is CPU autocast"):
         precision.check_backend(_args(half_precision_backend="cpu_amp"), torch.device("cuda", 0))
+
+
+@pytest.mark.parametrize("unscaled_for_clipping", [True, False])
+def test_an_update_the_grad_scaler_skips_is_reported(unscaled_for_clipping):
+    # fp16 (a GPU) skips an update whose gradients are not finite; the trainer then holds the
+    # schedule back, as accelerate does for HF. The CPU scaler runs the same code.
+    from tuitrain.engine.amp import Precision
+
+    p = Precision(TrainingArgs(), CPU)
+    p.scaler = torch.amp.GradScaler("cpu", init_scale=4.0)
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = torch.optim.SGD([w], lr=0.1)
+    for value, applied in ((float("inf"), False), (2.0, True)):
+        opt.zero_grad()
+        p.backward((w * value).sum())
+        if unscaled_for_clipping:
+            p.unscale(opt)
+        before = w.detach().clone()
+        assert p.optimizer_step(opt) is applied
+        assert torch.equal(w.detach(), before) is not applied

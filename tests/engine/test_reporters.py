@@ -113,7 +113,9 @@ def test_a_failing_tracker_is_dropped_with_a_warning_and_training_goes_on(tmp_pa
     assert run(regression_preset(max_steps=3, report_to=["wandb", "mlflow"]), tmp_path) == 0
     warnings = events(tmp_path, "warning")
     assert len(warnings) == 1 and warnings[0]["message"].startswith("report_to wandb: ConnectionError")
-    assert [step for _, step in mlflow.named("log_metrics")] == [1, 2, 3]
+    # steps 1-3, then the end-of-training summary (train_loss, train_runtime, …) at step 3
+    assert [step for _, step in mlflow.named("log_metrics")] == [1, 2, 3, 3]
+    assert "train_loss" in mlflow.named("log_metrics")[-1][0]
     assert events(tmp_path, "status")[-1]["state"] == "finished"
 
 
@@ -140,7 +142,7 @@ def test_a_stopped_run_ends_the_trackers_as_stopped(tmp_path, monkeypatch):
     after = Trainer._after_step
 
     def stop_at_2(self, *a, **kw):
-        self.stop.requested = self.global_step == 2
+        self.stop.requested = self.state.global_step == 2
         return after(self, *a, **kw)
 
     monkeypatch.setattr(Trainer, "_after_step", stop_at_2)

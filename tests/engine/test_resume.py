@@ -57,7 +57,7 @@ def test_stopped_then_resumed_appends_to_same_stream(tmp_path):
 
     def stop_after_fourth(window):
         original(window)
-        if trainer.global_step == 3:  # the step being taken is step 4
+        if trainer.state.global_step == 3:  # the step being taken is step 4
             trainer.stop.requested, trainer.stop.signal_name = True, "SIGTERM"
 
     trainer._optimizer_step = stop_after_fourth
@@ -84,3 +84,44 @@ def test_extended_max_steps_and_cadence_are_honoured(tmp_path):
     resumed = [e["step"] for e in events(tmp_path, "train") if e["step"] > 8]
     assert resumed == [10, 12]
     assert events(tmp_path, "start")[-1]["max_steps"] == 12
+
+
+def test_eval_on_start_is_not_repeated_by_a_resume(tmp_path):
+    # A deliberate difference (README): transformers evaluates at the start of every train()
+    # call, a resumed one too; here the resumed run goes on as the uninterrupted one did.
+    make = lambda: regression_preset(eval_on_start=True, eval_strategy="steps", eval_steps=4,  # noqa: E731
+                                     save_strategy="steps", save_steps=4)
+    full = tmp_path / "full"
+    assert run(make(), full) == 0
+    assert [e["step"] for e in events(full, "eval")] == [0, 4, 8]
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(full / "checkpoint-4", resumed / "checkpoint-4")
+    assert run(make(), resumed, resume_from="checkpoint-4") == 0
+    assert [e["step"] for e in events(resumed, "eval")] == [8]
+
+
+def test_a_checkpoint_from_before_the_rename_of_gradient_checkpointing_resumes():
+    from tuitrain.engine.resume_check import check_resume_config
+
+    current = regression_preset().values()
+    saved = {("precision.gradient_checkpointing" if k == "precision.activation_checkpointing" else k): v
+             for k, v in current.items()}
+    assert check_resume_config(saved, current, "checkpoint-4") == []
+
+
+@pytest.mark.parametrize("restore", [False, True])
+def test_early_stopping_patience_restarts_on_resume_unless_asked(tmp_path, restore):
+    # HF restores the EarlyStoppingCallback's counter only with restore_callback_states_from_checkpoint
+    from tuitrain.engine.trainer import Trainer
+
+    make = lambda: regression_preset(eval_strategy="steps", eval_steps=1, save_strategy="steps", save_steps=1,  # noqa: E731
+                                     metric_for_best_model="loss", greater_is_better=True, early_stopping_patience=5,
+                                     restore_callback_states_from_checkpoint=restore)
+    assert run(make(), tmp_path) == 0
+    trainer = Trainer(make(), tmp_path, resume_from="checkpoint-4")
+    try:
+        assert trainer.state.best.patience_counter == (3 if restore else 0)
+        assert trainer.state.best.best_step == 1
+    finally:
+        trainer.close()

@@ -39,11 +39,11 @@ def test_a_longer_run_follows_its_own_schedule_from_the_first_step(tmp_path):
     assert run(regression_preset(max_steps=2, save_strategy="steps", save_steps=2), b) == 0
     from tuitrain.engine.trainer import Trainer
 
-    # A train event logs the rate of the next update: A's step-2 event holds step 3's rate.
+    # A train event logs the rate its update ran at (as HF): A's step-3 event holds step 3's rate.
     rates = {e["step"]: e["learning_rate"] for e in events(a, "train")}
     trainer = Trainer(regression_preset(max_steps=4, resume_from_checkpoint=str(b / "checkpoint-2")), c)
     try:
-        assert rates[2] > 0 and trainer.optimizer.param_groups[0]["lr"] == rates[2]
+        assert rates[3] > 0 and trainer.optimizer.param_groups[0]["lr"] == rates[3]
         assert trainer.train() == 0
     finally:
         trainer.close()
@@ -82,7 +82,7 @@ def test_foreign_checkpoint_is_refused(tmp_path):
     foreign.mkdir()
     (foreign / "trainer_state.json").write_text(json.dumps({"global_step": 5, "log_history": []}))
     text = _refusal(tmp_path, foreign)
-    assert str(foreign) in text and "lacks scheduler_state" in text
+    assert str(foreign) in text and "tuitrain_state.json is missing" in text
 
 
 def test_changed_hyperparameter_is_refused(tmp_path, source_run):

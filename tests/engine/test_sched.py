@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
 import torch
 
-from tuitrain.config import schedules
-from tuitrain.engine.sched import build_scheduler, is_metric_driven
+from tuitrain.config import TrainingArgs, schedules, schema
+from tuitrain.engine.sched import BUILDERS, build_scheduler, is_metric_driven
 
 torch.set_num_threads(1)
 
@@ -27,7 +26,7 @@ def _opt(lr=0.5):
 
 @pytest.mark.parametrize("name,kwargs", CASES)
 def test_lambda_schedules_match_config_formulas(name, kwargs):
-    args = types.SimpleNamespace(lr_scheduler_type=name, lr_scheduler_kwargs=kwargs, learning_rate=0.5)
+    args = TrainingArgs(lr_scheduler_type=name, lr_scheduler_kwargs=kwargs, learning_rate=0.5)
     opt = _opt()
     sched = build_scheduler(opt, args, total_steps=20, warmup_steps=4)
     fn = schedules.make_lambda(name, 4, 20, kwargs, base_lr=0.5)
@@ -41,9 +40,12 @@ def test_lambda_schedules_match_config_formulas(name, kwargs):
     assert again.get_last_lr() == sched.get_last_lr()
 
 
-def test_plateau_mode_follows_greater_is_better_and_kwargs():
-    args = types.SimpleNamespace(lr_scheduler_type="reduce_lr_on_plateau", learning_rate=0.5,
-                                 lr_scheduler_kwargs={"patience": 0, "factor": 0.5}, greater_is_better=True)
+def test_plateau_takes_lr_scheduler_kwargs_only():
+    # HF builds ReduceLROnPlateau from lr_scheduler_kwargs alone: greater_is_better does not set mode
+    plain = TrainingArgs(lr_scheduler_type="reduce_lr_on_plateau", learning_rate=0.5, greater_is_better=True,
+                         lr_scheduler_kwargs={"patience": 0, "factor": 0.5})
+    assert build_scheduler(_opt(), plain, 10, 0).mode == "min"
+    args = plain.replace(lr_scheduler_kwargs={"patience": 0, "factor": 0.5, "mode": "max"})
     opt = _opt()
     sched = build_scheduler(opt, args, 10, 0)
     assert is_metric_driven(sched) and sched.mode == "max"
@@ -56,6 +58,12 @@ def test_plateau_mode_follows_greater_is_better_and_kwargs():
 def test_bad_scheduler_kwargs_are_user_errors():
     from tuitrain.errors import TuitrainError
 
-    args = types.SimpleNamespace(lr_scheduler_type="cosine", lr_scheduler_kwargs={"bogus": 1}, learning_rate=0.1)
+    args = TrainingArgs(lr_scheduler_type="cosine", lr_scheduler_kwargs={"bogus": 1}, learning_rate=0.1)
     with pytest.raises(TuitrainError):
         build_scheduler(_opt(), args, 10, 0)
+
+
+def test_one_table_of_schedulers_drives_schema_and_engine():
+    assert set(BUILDERS) == set(schedules.SCHEDULERS)
+    assert schema.field("lr_scheduler_type").choices == schedules.SCHEDULERS
+    assert "greedy" in schedules.SCHEDULERS

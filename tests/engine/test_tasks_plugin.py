@@ -81,8 +81,8 @@ def test_file_entry_point_returns_bundle(plugin_file):
 
 def test_file_entry_point_relative_to_preset(plugin_file, tmp_path, monkeypatch):
     monkeypatch.chdir("/")
-    task = N(name="myplug.py:as_dict", options={})
-    b = build_task(task, N(preset_path=str(tmp_path / "preset.toml")), None)
+    task = N(name="myplug.py:as_dict", options={}, base_dir=str(tmp_path / "preset.toml"))
+    b = build_task(task, None, None)
     assert b.eval_dataset is not None
 
 

@@ -1,35 +1,24 @@
-"""Shared helpers for the trainer tests: a resolved preset from schema defaults, run helpers."""
+"""Shared helpers for the trainer tests: a resolved preset from a few settings, run helpers."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
-
 import torch
 
-from tuitrain.config import schema
+from tuitrain.config import load_preset_data, schema
 
 torch.set_num_threads(1)
 
 
-class FakePreset:
-    """What the trainer reads from a `Preset`: `args`, `task`, `values()`."""
-
-    def __init__(self, task: str, options: dict, overrides: dict) -> None:
-        values = {key: field.default for key, field in schema.FIELDS.items()}
-        for short, value in overrides.items():
-            values[schema.field(short).group + "." + short if "." not in short else short] = value
-        values["task.name"] = task
-        self._values = values
-        args = {key.split(".", 1)[1]: value for key, value in values.items() if not key.startswith(("task.", "launch."))}
-        if args.get("eval_steps") is None:
-            args["eval_steps"] = args["logging_steps"]
-        self.args = SimpleNamespace(**args)
-        self.task = SimpleNamespace(name=task, options=dict(options))
-
-    def values(self) -> dict:
-        return {**self._values, **{f"task.options.{k}": v for k, v in self.task.options.items()}}
+def FakePreset(task: str, options: dict, overrides: dict):
+    """A preset for `task` with `overrides` (`key` or `group.key`), checked and resolved as a
+    file is (HF's post-init defaults filled), without writing one."""
+    data: dict = {"task": {"name": task, "options": dict(options)}}
+    for name, value in overrides.items():
+        field = schema.field(name.rsplit(".", 1)[-1])
+        data.setdefault(field.group, {})[field.key] = value
+    return load_preset_data(data, f"<{task} test preset>")
 
 
 CHAR_GPT = {"block_size": 16, "n_layer": 1, "n_head": 2, "n_embd": 16, "dropout": 0.1,

@@ -81,7 +81,7 @@ def test_checkpoint_of_a_different_model_is_refused_by_tuitrain_resume(trained, 
     other = new_run(isolated, "wider", max_steps=2, save_steps=1, hidden=16)
     shutil.copytree(trained / "checkpoint-2", other / "checkpoint-2")
     # Its recorded config claims the new width, so only the weights themselves can tell.
-    state_file = other / "checkpoint-2" / "trainer_state.json"
+    state_file = other / "checkpoint-2" / "tuitrain_state.json"
     state = json.loads(state_file.read_text())
     assert state["config"]["task.options.hidden"] == 8
     state["config"]["task.options.hidden"] = 16

@@ -76,7 +76,7 @@ def test_a_missing_or_incomplete_checkpoint_is_refused_before_a_run_dir_exists(i
 def test_with_auto_find_batch_size_the_checkpoint_batch_is_taken(isolated, auto, expected):
     source = _run(isolated, "exp-1", "exp", 100.0, checkpoints=(3,)) / "checkpoint-3"
     (source / "trainer_state.json").write_text(json.dumps(
-        {"global_step": 3, "config": {"core.per_device_train_batch_size": 5}}))
+        {"global_step": 3, "train_batch_size": 5}))  # HF's TrainerState field
     path = _preset(isolated, f'"{source}"\nper_device_train_batch_size = 8\nauto_find_batch_size = {str(auto).lower()}')
     preset = load_preset(path)
     resolve_resume_source(preset)

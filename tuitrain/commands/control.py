@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from tuitrain.textfmt import escape_controls
-from tuitrain.textfmt import format_duration
+from tuitrain.textfmt import format_duration, format_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +63,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for r in runs:
         if r.state == "failed" and r.error:
             print(f"\n{escape_controls(r.name)} failed: {escape_controls(r.error.splitlines()[0])}")
+        elif r.summary and r.state == "finished":
+            print(f"\n{escape_controls(r.name)} trained: {format_summary(r.summary)}")
     if hidden:
         print(f"\n{outside}")
     return 0

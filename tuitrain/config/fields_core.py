@@ -4,27 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
+from tuitrain.config.optimizers import OPTIMIZER_NAMES, packages_help
+from tuitrain.config.schedules import SCHEDULERS, kwargs_help
 from tuitrain.config.schema import BOOL, FLOAT, INT, S2S, STR, STR_LIST, TABLE, make
-
-SCHEDULERS = (
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-    "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr",
-    "cosine_warmup_with_min_lr", "warmup_stable_decay",
-)
-
-OPTIMIZERS = (
-    "adamw_torch", "adamw_torch_fused", "adamw_torch_xla", "adamw_torch_npu_fused",
-    "adamw_apex_fused", "adamw_anyprecision", "adamw_torch_4bit", "adamw_torch_8bit",
-    "adamw_bnb_8bit", "adamw_8bit", "paged_adamw_32bit", "paged_adamw_8bit",
-    "lion_32bit", "lion_8bit", "paged_lion_32bit", "paged_lion_8bit",
-    "ademamix", "ademamix_8bit", "paged_ademamix_32bit", "paged_ademamix_8bit",
-    "rmsprop_bnb", "rmsprop_bnb_8bit", "rmsprop_bnb_32bit",
-    "adafactor", "sgd", "adagrad", "rmsprop",
-    "schedule_free_adamw", "schedule_free_radam", "schedule_free_sgd",
-    "galore_adamw", "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise",
-    "galore_adamw_8bit_layerwise", "galore_adafactor_layerwise",
-    "apollo_adamw", "apollo_adamw_layerwise", "lomo", "adalomo", "grokadamw", "stable_adamw",
-)
 
 _task = partial(make, "task")
 _core = partial(make, "core")
@@ -106,10 +88,7 @@ FIELDS = [
          "Shape of the LR curve after warmup (`tuitrain schedule PRESET` draws it). Shape decay to "
          "match the task.", choices=SCHEDULERS),
     _opt("lr_scheduler_kwargs", TABLE, {},
-         "Extra scheduler arguments: num_cycles (cosine*), power and lr_end (polynomial), min_lr or "
-         "min_lr_rate (cosine_with_min_lr), num_decay_steps / num_stable_steps / min_lr_ratio / "
-         "decay_type (warmup_stable_decay), timescale (inverse_sqrt), patience / factor / "
-         "threshold (reduce_lr_on_plateau)."),
+         "Extra scheduler arguments, passed as transformers' get_scheduler passes them. " + kwargs_help()),
     _opt("warmup_steps", FLOAT, 0,
          "Updates over which the LR ramps linearly from 0 to its peak; a value < 1 is a ratio of "
          "the total steps. Prevents large early updates.", minimum=0.0),
@@ -122,11 +101,13 @@ FIELDS = [
          "training against exploding gradients.", minimum=0.0),
     _opt("optim", STR, "adamw_torch",
          "Optimizer implementation. Switch to adamw_torch_fused, adafactor or a low-bit / paged "
-         "family for speed or memory. Families needing a package are refused when it is missing.",
-         choices=OPTIMIZERS),
+         "family for speed or memory. A family whose package is missing is refused before training. "
+         + packages_help(), choices=OPTIMIZER_NAMES),
     _opt("optim_args", STR, None,
-         "Extra optimizer arguments as `key=value,key=value` (e.g. for adamw_anyprecision, galore "
-         "rank/scale).", example="momentum_dtype=float32,variance_dtype=bfloat16"),
+         "Extra optimizer arguments as `key=value,key=value`, read as transformers reads them: only by "
+         "the families that take them (sgd momentum/nesterov, adagrad, rmsprop, adamw_anyprecision "
+         "dtypes, galore/apollo rank and scale, …); adamw_torch and adafactor take none.",
+         example="momentum_dtype=float32,variance_dtype=bfloat16"),
     _opt("optim_target_modules", STR_LIST, None,
          "Module name patterns (regex or substrings) that low-rank optimizers (galore_*, apollo_*) "
          "apply to; required by them.", example=["attn", "mlp"]),

@@ -79,7 +79,8 @@ FIELDS = [
          "How much the metric must improve to count as an improvement for early stopping.",
          minimum=0.0, hf_class=None),
     _log("restore_callback_states_from_checkpoint", BOOL, False,
-         "On resume, restore the early-stopping state (best metric, patience left) too."),
+         "On resume, restore early stopping's patience counter too (as HF; the best metric is always "
+         "restored)."),
     _log("ignore_data_skip", BOOL, False,
          "On resume, do not fast-forward the data loader to where the run stopped (faster, but "
          "the data order differs)."),

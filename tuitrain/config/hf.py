@@ -20,7 +20,7 @@ from tuitrain.errors import TuitrainError
 
 # TrainingArguments fields (transformers 5) that presets do not carry: imported with a notice.
 HF_UNSUPPORTED: tuple[str, ...] = (
-    "activation_checkpointing", "activation_checkpointing_kwargs", "use_liger_kernel",
+    "use_liger_kernel",
     "liger_kernel_config", "use_cache", "neftune_noise_alpha", "project", "trackio_space_id",
     "trackio_bucket_id", "trackio_static_space_id", "eval_use_gather_object",
     "enable_jit_checkpoint", "hub_revision", "accelerator_config", "parallelism_config",
@@ -152,6 +152,8 @@ def _coerce(f: Field, value: Any, path: str) -> Any:
 def hf_dict_to_tables(data: dict[str, Any], path: str = "<json>") -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Group an HF arguments dict into preset tables of non-default values, plus notices."""
     by_hf = {f.hf_name: f for f in FIELDS.values() if f.hf_name and f.hf_class in (TA, S2S)}
+    # Old names HF still accepts (and writes, mirrored): gradient_checkpointing → activation_checkpointing
+    by_hf.update({a: f for f in by_hf.values() for a in f.aliases if a not in by_hf})
     unknown = sorted(k for k in data if k not in by_hf and k not in HF_UNSUPPORTED)
     if unknown:
         raise TuitrainError(

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tuitrain.config import schema
+from tuitrain.config.args import TrainingArgs
 from tuitrain.config.locate import LineIndex
 from tuitrain.config.problems import ERROR, NOTICE, PresetErrors, Problem
 from tuitrain.config.tasks import BUILTIN_TASKS, is_entry_point
@@ -28,7 +29,7 @@ class Preset:
     """A checked, resolved preset."""
 
     path: str
-    args: SimpleNamespace
+    args: TrainingArgs
     task: TaskSpec
     launch: SimpleNamespace
     notices: list[Problem] = dc_field(default_factory=list)
@@ -149,6 +150,13 @@ def load_preset_text(text: str, path_label: str = "<preset>", overrides=()) -> P
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(path_label, exc) from None
+    return load_preset_data(data, path_label, overrides, text)
+
+
+def load_preset_data(data: dict, path_label: str = "<preset>", overrides=(), text: str = "") -> Preset:
+    """A `Preset` from parsed tables (`{"core": {...}, "task": {...}}`, as `tomllib` gives
+    them), checked and resolved exactly as a file is; raises `PresetErrors`."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     col = _Collector(path_label, LineIndex(text))
     _apply_overrides(data, tuple(overrides), col)
     from tuitrain.config.rules import resolve
@@ -181,12 +189,12 @@ def load_preset(path, overrides=()) -> Preset:
     preset = load_preset_text(text, str(path), overrides)
     preset_dir = p.resolve().parent
     preset.task = _anchor_relative_paths(preset.task, preset_dir)
-    generation = getattr(preset.args, "generation_config", None)
+    generation = preset.args.generation_config
     if isinstance(generation, str):
-        preset.args.generation_config = _anchored(generation, preset_dir)
-    source = getattr(preset.args, "resume_from_checkpoint", None)
+        preset.args = preset.args.replace(generation_config=_anchored(generation, preset_dir))
+    source = preset.args.resume_from_checkpoint
     if isinstance(source, str) and source != "last":
-        preset.args.resume_from_checkpoint = _anchored(source, preset_dir)
+        preset.args = preset.args.replace(resume_from_checkpoint=_anchored(source, preset_dir))
     return preset
 
 

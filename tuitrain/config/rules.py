@@ -5,38 +5,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from tuitrain.config import schema
+from tuitrain.config import schedules, schema
+from tuitrain.config.args import TrainingArgs
 from tuitrain.config.integrations import check_integrations, installed
+from tuitrain.config.optimizers import OPTIMIZERS, unread_optim_args
 from tuitrain.config.problems import NOTICE
 from tuitrain.config.steps import num_warmup_steps
 from tuitrain.config.values import describe
+from tuitrain.errors import TuitrainError
 
-# optim → (import names needed, pip packages to install): the optional packages per family.
-_BNB = (("bitsandbytes",), "bitsandbytes")
-OPTIM_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
-    "adamw_torch_xla": (("torch_xla",), "torch_xla"),
-    "adamw_torch_npu_fused": (("torch_npu",), "torch_npu"),
-    "adamw_apex_fused": (("apex",), "apex"),
-    "adamw_anyprecision": (("torchdistx",), "torchdistx"),
-    "adamw_torch_4bit": (("torchao",), "torchao"),
-    "adamw_torch_8bit": (("torchao",), "torchao"),
-    **{name: _BNB for name in (
-        "adamw_bnb_8bit", "adamw_8bit", "paged_adamw_32bit", "paged_adamw_8bit", "lion_32bit",
-        "lion_8bit", "paged_lion_32bit", "paged_lion_8bit", "ademamix", "ademamix_8bit",
-        "paged_ademamix_32bit", "paged_ademamix_8bit", "rmsprop_bnb", "rmsprop_bnb_8bit",
-        "rmsprop_bnb_32bit")},
-    **{name: (("schedulefree", "accelerate"), "schedulefree accelerate") for name in (
-        "schedule_free_adamw", "schedule_free_radam", "schedule_free_sgd")},
-    **{name: (("galore_torch",), "galore-torch") for name in (
-        "galore_adamw", "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise",
-        "galore_adamw_8bit_layerwise", "galore_adafactor_layerwise")},
-    "apollo_adamw": (("apollo_torch",), "apollo-torch"),
-    "apollo_adamw_layerwise": (("apollo_torch",), "apollo-torch"),
-    "lomo": (("lomo_optim", "accelerate"), "lomo-optim accelerate"),
-    "adalomo": (("lomo_optim", "accelerate"), "lomo-optim accelerate"),
-    "grokadamw": (("grokadamw",), "grokadamw"),
-    "stable_adamw": (("optimi",), "torch-optimi"),
-}
 _STEP_FIELDS = ("logging_steps", "save_steps", "eval_steps", "warmup_steps")
 
 
@@ -62,8 +39,8 @@ def warmup_suggestion(key: str, total_steps: int) -> str:
 
 def missing_packages(optim: str) -> list[str]:
     """Import names an optimizer family needs that are not installed."""
-    names, _ = OPTIM_PACKAGES.get(optim, ((), ""))
-    return [name for name in names if not installed(name)]
+    info = OPTIMIZERS.get(optim)
+    return [name for name in info.imports if not installed(name)] if info else []
 
 
 def resolve(data: dict, col, label: str):
@@ -96,7 +73,7 @@ def resolve(data: dict, col, label: str):
             err(f.key, f"not honoured by tuitrain's engine: {f.honoured_note}", "", NOTICE)
     hf = {f.key: v[f.key] for f in schema.FIELDS.values() if f.group in schema.HF_GROUPS}
     launch = {f.key: v[f.key] for f in schema.group_fields("launch")}
-    return Preset(label, SimpleNamespace(**hf), task, SimpleNamespace(**launch), given=frozenset(given))
+    return Preset(label, TrainingArgs(**hf), task, SimpleNamespace(**launch), given=frozenset(given))
 
 
 def _hf_rules(v: dict, given: set, err) -> None:
@@ -145,10 +122,11 @@ def _hf_rules(v: dict, given: set, err) -> None:
 
 
 def _best_model_rules(v: dict, given: set, err) -> None:
-    plateau = v["lr_scheduler_type"] == "reduce_lr_on_plateau"
+    plateau = v["lr_scheduler_type"] in schedules.METRIC_DRIVEN  # reduce_lr_on_plateau, greedy
     early = v["early_stopping_patience"] is not None
     if plateau and v["eval_strategy"] == "no":
-        err("lr_scheduler_type", "reduce_lr_on_plateau needs an eval strategy", "set eval_strategy = \"steps\" or \"epoch\"")
+        err("lr_scheduler_type", f"{v['lr_scheduler_type']} needs an eval strategy",
+            "set eval_strategy = \"steps\" or \"epoch\"")
     if early and v["eval_strategy"] == "no":
         err("early_stopping_patience", "early stopping needs an eval strategy",
             "set eval_strategy = \"steps\" or \"epoch\"")
@@ -159,6 +137,9 @@ def _best_model_rules(v: dict, given: set, err) -> None:
     if early and v["metric_for_best_model"] is None:
         err("early_stopping_patience", "early stopping needs metric_for_best_model",
             "e.g. metric_for_best_model = \"loss\"")
+    if v["save_strategy"] == "best" and v["metric_for_best_model"] is None:
+        err("save_strategy", "\"best\" needs metric_for_best_model to say what is best (transformers would "
+            "never save)", "e.g. metric_for_best_model = \"loss\"")
     if v["greater_is_better"] is None and v["metric_for_best_model"] is not None:
         v["greater_is_better"] = not v["metric_for_best_model"].endswith("loss")
     if not v["load_best_model_at_end"] or v["save_strategy"] == "best":
@@ -184,6 +165,11 @@ def _best_model_rules(v: dict, given: set, err) -> None:
 
 def _optimizer_rules(v: dict, given: set, err) -> None:
     sched, kw = v["lr_scheduler_type"], v["lr_scheduler_kwargs"] or {}
+    try:
+        schedules.resolve_kwargs(sched, kw)
+    except TuitrainError as exc:
+        text = str(exc).split(": ", 1)[-1]
+        err("lr_scheduler_kwargs", text, "see `tuitrain preset new` for the accepted keys")
     if sched == "polynomial":
         lr_end = kw.get("lr_end", 1e-7)
         if isinstance(lr_end, (int, float)) and not isinstance(lr_end, bool) and lr_end >= v["learning_rate"]:
@@ -202,9 +188,17 @@ def _optimizer_rules(v: dict, given: set, err) -> None:
             "set gradient_accumulation_steps = 1")
     missing = missing_packages(optim)
     if missing:
-        pip = OPTIM_PACKAGES[optim][1]
+        pip = OPTIMIZERS[optim].pip
         err("optim", f"{optim} needs the package{'s' if ' ' in pip else ''} {pip}, "
-            f"which {'is' if len(missing) == 1 else 'are'} not installed", f"pip install {pip}")
+            f"which {'is' if len(missing) == 1 else 'are'} not installed", f"pip install '{pip}'")
+    if v["optim_args"]:
+        keys = [item.partition("=")[0] for item in v["optim_args"].replace(" ", "").split(",") if item]
+        unread = unread_optim_args(optim, keys)
+        if unread:
+            reads = OPTIMIZERS[optim].optim_args
+            err("optim_args", f"{', '.join(unread)} not read by {optim}: no effect (transformers ignores "
+                "them too)", f"{optim} reads {', '.join(reads)}" if reads else f"{optim} reads no optim_args",
+                NOTICE)
 
 
 def _launch_rules(v: dict, err) -> None:

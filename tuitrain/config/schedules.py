@@ -54,6 +54,17 @@ METRIC_DRIVEN = ("reduce_lr_on_plateau", "greedy")
 _WSD_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
+def kwargs_help() -> str:
+    """The `lr_scheduler_kwargs` each scheduler accepts, for the field's help."""
+    parts = [f"{name}: {', '.join(kw)}" for name, kw in SCHEDULER_KWARGS.items() if kw]
+    return "Accepted keys per scheduler: " + "; ".join(parts) + "."
+
+
+def resolve_kwargs(name: str, kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """`kwargs` over the scheduler's defaults; unknown or missing keys raise `TuitrainError`."""
+    return _resolve_kwargs(name, kwargs)
+
+
 def _resolve_kwargs(name: str, kwargs: dict[str, Any] | None) -> dict[str, Any]:
     if name not in SCHEDULER_KWARGS:
         raise TuitrainError(
@@ -269,9 +280,9 @@ def lr_curve(
     chart `points` columns wide); `curve_steps(total_steps, points)` gives their
     1-based update numbers.
     """
-    base_lr = float(getattr(args, "learning_rate", 5e-5))
-    name = getattr(args, "lr_scheduler_type", "linear") or "linear"
-    kwargs = getattr(args, "lr_scheduler_kwargs", None) or {}
+    base_lr = float(args.learning_rate)
+    name = args.lr_scheduler_type
+    kwargs = args.lr_scheduler_kwargs or {}
     fn = make_lambda(name, warmup_steps, total_steps, kwargs, base_lr)
     if points is None or points >= total_steps:
         fast = _full_curve(name, _resolve_kwargs(name, kwargs), int(warmup_steps), int(total_steps), base_lr)

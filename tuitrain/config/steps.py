@@ -84,11 +84,6 @@ def resolve_interval(value: float | None, total_steps: int) -> int | None:
     return int(value)
 
 
-def _get(args: Any, name: str, default: Any) -> Any:
-    value = getattr(args, name, default)
-    return default if value is None else value
-
-
 def plan_steps(args: Any, num_train_examples: int, world_size: int = 1) -> StepPlan:
     """Derive the step plan from HF-named arguments and the training set size.
 
@@ -96,11 +91,11 @@ def plan_steps(args: Any, num_train_examples: int, world_size: int = 1) -> StepP
     otherwise the total is `ceil(num_train_epochs × updates_per_epoch)` (fractional
     epochs allowed) and the epoch count is `ceil(num_train_epochs)`.
     """
-    per_device = int(_get(args, "per_device_train_batch_size", 8))
-    accumulation = int(_get(args, "gradient_accumulation_steps", 1))
-    epochs = float(_get(args, "num_train_epochs", 3.0))
-    max_steps = int(_get(args, "max_steps", -1))
-    drop_last = bool(_get(args, "dataloader_drop_last", False))
+    per_device = int(args.per_device_train_batch_size)
+    accumulation = int(args.gradient_accumulation_steps)
+    epochs = float(args.num_train_epochs)
+    max_steps = int(args.max_steps)
+    drop_last = bool(args.dataloader_drop_last)
     if per_device < 1 or accumulation < 1 or world_size < 1:
         raise TuitrainError(
             "per_device_train_batch_size, gradient_accumulation_steps and the world size must be >= 1"
@@ -123,7 +118,7 @@ def plan_steps(args: Any, num_train_examples: int, world_size: int = 1) -> StepP
             raise TuitrainError("num_train_epochs must be > 0 when max_steps is not set")
         total = math.ceil(epochs * updates)
         num_epochs = math.ceil(epochs)
-    warmup = num_warmup_steps(total, _get(args, "warmup_steps", 0), _get(args, "warmup_ratio", 0.0))
+    warmup = num_warmup_steps(total, args.warmup_steps, args.warmup_ratio)
     return StepPlan(
         global_batch=global_batch_size(per_device, world_size, accumulation),
         batches_per_epoch=batches,

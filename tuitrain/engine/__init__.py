@@ -47,15 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         from tuitrain.config import load_preset
         from tuitrain.errors import TuitrainError
 
-        from .autobatch import train_with_auto_batch
         from .trainer import Trainer
 
         preset_path = run_dir / "preset.toml"
         if not preset_path.is_file():
             raise TuitrainError(f"{preset_path}: no such file (is {run_dir} a tuitrain run directory?)")
-        # Builds, trains and closes the trainer, and builds it again with a smaller batch after
-        # running out of memory (auto_find_batch_size); only it holds the trainer, so memory frees.
-        return train_with_auto_batch(load_preset(preset_path),
-                                     lambda preset: Trainer(preset, run_dir, resume_from=opts.resume_from))
+        trainer = Trainer(load_preset(preset_path), run_dir, resume_from=opts.resume_from)
+        try:
+            return trainer.train()
+        finally:
+            trainer.close()
     except Exception as exc:  # noqa: BLE001 - every failure to start (or restart) is recorded in the run
         return _fail_early(run_dir, exc)

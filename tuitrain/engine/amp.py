@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from types import SimpleNamespace
 
 import torch
@@ -21,13 +22,14 @@ class Precision:
         precision.check_backend(args, device)
         self.train_dtype = precision.compute_dtype(args, device)
         self.full_eval_dtype = precision.eval_dtype(args, device)
-        precision.set_tf32(getattr(args, "tf32", None))
+        precision.set_tf32(args.tf32)
         scaler = precision.make_grad_scaler(device, self.train_dtype)
         self.scaler = scaler if scaler.is_enabled() else None
+        self._full = contextlib.nullcontext()  # fp32 training: one reusable no-op context
 
     def train_autocast(self):
         """Autocast for the forward pass in training (a null context in fp32)."""
-        return precision.autocast(self.device, self.train_dtype)
+        return self._full if self.train_dtype is None else precision.autocast(self.device, self.train_dtype)
 
     def eval_autocast(self):
         """Autocast for evaluation: the full-eval dtype when set, else the training dtype."""
@@ -45,10 +47,17 @@ class Precision:
         if self.scaler is not None:
             self.scaler.unscale_(optimizer)
 
-    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """`optimizer.step()`, through the scaler (which skips inf/nan steps) when fp16."""
-        if self.scaler is not None:
-            self.scaler.step(optimizer)
-            self.scaler.update()
-        else:
+    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> bool:
+        """`optimizer.step()`, through the scaler (which skips inf/nan steps) when fp16; False
+        when the scaler skipped it (HF then holds the LR schedule back too)."""
+        if self.scaler is None:
             optimizer.step()
+            return True
+        state = self.scaler._per_optimizer_states[id(optimizer)]
+        if not state["found_inf_per_device"]:  # not unscaled yet (for clipping): unscaling finds the infs
+            self.scaler.unscale_(optimizer)
+        # The scaler reads these on the host inside step() anyway: no extra stall here.
+        skipped = any(v.item() for v in state["found_inf_per_device"].values())
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        return not skipped

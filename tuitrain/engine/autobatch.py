@@ -1,21 +1,19 @@
-"""`core.auto_find_batch_size`: shrink the batch and restart training after running out of memory.
+"""`core.auto_find_batch_size`: what the trainer's retry needs to shrink the batch.
 
 As transformers does (through accelerate's `find_executable_batch_size`): an out-of-memory
 error in the training phase multiplies `per_device_train_batch_size` by 0.9 (rounded down)
-and runs training again from step 0 — a fresh model, optimizer and schedule, with the step
-plan of the new batch. Each retry emits a `warning` event and a line on stdout, and the run's
-`preset.toml` is rewritten with the batch in use (the asked-for one is kept in
-`preset.prev-N.toml`), so the `start` event, `tuitrain resume` and the UI see the batch that
-ran. Reaching 0 fails the run. Only out-of-memory errors are retried.
+and `Trainer.train` runs training again from step 0 — a fresh model, optimizer and schedule,
+with the step plan of the new batch. Each retry emits a `warning` event and a line on stdout,
+and the run's `preset.toml` is rewritten with the batch in use (the asked-for one is kept in
+`preset.prev-N.toml`, `record_batch`), so the `start` event, `tuitrain resume` and the UI see
+the batch that ran. Reaching 0 fails the run. Only out-of-memory errors are retried.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -54,75 +52,38 @@ def next_batch_size(batch_size: int) -> int:
     return int(batch_size * SHRINK)
 
 
-def train_loop(trainer) -> str:
-    """`trainer._train_loop()`, turning an out-of-memory error into `SmallerBatchNeeded`
-    when auto_find_batch_size is on and a retry can honour it."""
-    try:
-        return trainer._train_loop()
-    except Exception as exc:
-        args = trainer.args
-        if not (getattr(args, "auto_find_batch_size", False) and is_oom(exc)):
-            raise
-        batch = int(args.per_device_train_batch_size)
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if trainer.resume_from:
-            raise TuitrainError(
-                f"{FIELD}: out of memory at per_device_train_batch_size={batch} in a run resumed from "
-                f"{trainer.resume_from}, whose batch size is fixed (start a new run with a smaller "
-                "per_device_train_batch_size)") from exc
-        if trainer.ctx.world_size > 1:
-            raise TuitrainError(
-                f"{FIELD}: out of memory at per_device_train_batch_size={batch} with "
-                f"{trainer.ctx.world_size} processes; the batch is shrunk only in single-process runs "
-                "(lower per_device_train_batch_size)") from exc
-        raise SmallerBatchNeeded(batch, trainer.global_step, first) from None
+def smaller_batch(exc: BaseException, args, resumed_from: str | None, world_size: int) -> int | None:
+    """The batch to retry training with after `exc`, or None when `exc` is not for a retry
+    (not out of memory, or auto_find_batch_size off): the caller re-raises it. Raises
+    `TuitrainError` when memory ran out but no smaller batch can be tried."""
+    if not (args.auto_find_batch_size and is_oom(exc)):
+        return None
+    batch = args.per_device_train_batch_size
+    if resumed_from:
+        raise TuitrainError(
+            f"{FIELD}: out of memory at per_device_train_batch_size={batch} in a run resumed from "
+            f"{resumed_from}, whose batch size is fixed (start a new run with a smaller "
+            "per_device_train_batch_size)") from exc
+    if world_size > 1:
+        raise TuitrainError(
+            f"{FIELD}: out of memory at per_device_train_batch_size={batch} with "
+            f"{world_size} processes; the batch is shrunk only in single-process runs "
+            "(lower per_device_train_batch_size)") from exc
+    smaller = next_batch_size(batch)
+    if smaller < 1:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TuitrainError(f"{FIELD}: out of memory even at per_device_train_batch_size={batch}; "
+                            f"no batch size fits ({reason})") from None
+    return smaller
 
 
-def train_with_auto_batch(preset, make_trainer: Callable) -> int:
-    """`make_trainer(preset).train()`, built again with a smaller batch after each out-of-memory
-    error; closes every trainer it built. Returns the exit code.
-
-    Nothing else may hold a trainer meanwhile: the memory of the one that ran out is freed
-    before the next one is built.
-    """
-    trainer = make_trainer(preset)
-    run_dir = Path(trainer.run_dir)
-    before = set(ckpt.list_checkpoints(run_dir))
-    kept_original = False
-    while True:
-        try:
-            return trainer.train()
-        except SmallerBatchNeeded as need:
-            smaller = next_batch_size(need.batch_size)
-            events = trainer.events
-            if smaller < 1:
-                raise TuitrainError(
-                    f"{FIELD}: out of memory even at per_device_train_batch_size={need.batch_size}; "
-                    f"no batch size fits ({need.reason})") from None
-            note = (f"out of memory at per_device_train_batch_size={need.batch_size} (step {need.step}); "
-                    f"restarting training from step 0 with per_device_train_batch_size={smaller}")
-            events.emit("warning", step=need.step, message=f"{FIELD}: {note}")
-            if trainer.ctx.is_main:
-                print(note, flush=True)
-        finally:
-            trainer.close()
-        del trainer
-        _free_memory()
-        # Checkpoints of the abandoned attempt hold another batch's state: never resume from them.
-        for path in set(ckpt.list_checkpoints(run_dir)) - before:
-            shutil.rmtree(path, ignore_errors=True)
-        preset.args.per_device_train_batch_size = smaller
-        kept_original = _record_batch(run_dir, preset, keep_original=not kept_original) or kept_original
-        trainer = make_trainer(preset)
+def discard_checkpoints(run_dir: Path, before: set) -> None:
+    """Delete the checkpoints written since `before` was listed (an abandoned attempt's)."""
+    for path in set(ckpt.list_checkpoints(run_dir)) - before:
+        shutil.rmtree(path, ignore_errors=True)
 
 
-def _free_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _record_batch(run_dir: Path, preset, keep_original: bool) -> bool:
+def record_batch(run_dir: Path, preset, keep_original: bool) -> bool:
     """Rewrite `run_dir/preset.toml` with the batch now used; True when the original was kept."""
     current = run_dir / "preset.toml"
     if not current.is_file() or not hasattr(preset, "to_toml"):

@@ -2,8 +2,10 @@
 
 Layout: `model.safetensors` (tied weights stored once, aliases in its metadata),
 `optimizer.safetensors` (`state.{param_index}.{name}`), `optimizer.json` (param_groups and
-non-tensor state), `trainer_state.json` (the trainer's dict plus `scheduler_state`,
-`scaler_state`, `rng_state` and a `checkpoint_files` manifest of sizes and CRC32s).
+non-tensor state), `trainer_state.json` (transformers' `TrainerState`, exactly its fields, so
+`TrainerState.load_from_json` reads it), and `tuitrain_state.json` (the engine's own state:
+the trainer's dict plus `scheduler_state`, `scaler_state`, `rng_state` and a
+`checkpoint_files` manifest of the other files' sizes and CRC32s; written last).
 
 A save writes into `.checkpoint-N.tmp-<pid>/`, fsyncs every file and the directory, then
 renames it into place: a `checkpoint-N/` that exists is complete. A load parses and checks
@@ -38,7 +40,9 @@ from tuitrain.engine.safe_state import (
 )
 from tuitrain.errors import TuitrainError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: everything in trainer_state.json (still read)
+HF_STATE_FILE = "trainer_state.json"
+STATE_FILE = "tuitrain_state.json"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 TMP_RE = re.compile(r"^\.checkpoint-.+\.(?:tmp|old)-(\d+)$")
 RESERVED_KEYS = ("scheduler_state", "scaler_state", "rng_state", "checkpoint_files", "checkpoint_format")
@@ -63,10 +67,14 @@ def save_checkpoint(
     scheduler: Any = None,
     scaler: Any = None,
     trainer_state: dict[str, Any] | None = None,
+    hf_state: dict[str, Any] | None = None,
     *,
     save_only_model: bool = False,
 ) -> Path:
-    """Write `output_dir/checkpoint-{step}/` atomically and return its path."""
+    """Write `output_dir/checkpoint-{step}/` atomically and return its path.
+
+    `trainer_state` (the engine's own) goes to `tuitrain_state.json`, `hf_state` (the
+    fields of transformers' TrainerState) to `trainer_state.json`."""
     output_dir = Path(output_dir)
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f".checkpoint-{step}.tmp-{os.getpid()}"
@@ -82,8 +90,9 @@ def save_checkpoint(
             tensors, meta = flatten_optimizer(optimizer.state_dict())
             files["optimizer.safetensors"] = write_tensors(tmp / "optimizer.safetensors", tensors)
             files["optimizer.json"] = write_json_durably(tmp / "optimizer.json", meta)
+        files[HF_STATE_FILE] = write_json_durably(tmp / HF_STATE_FILE, json_safe(hf_state or {}, "trainer state"))
         state["checkpoint_files"] = files
-        write_json_durably(tmp / "trainer_state.json", state)  # last: its presence marks completeness
+        write_json_durably(tmp / STATE_FILE, state)  # last: it holds the manifest of the others
         fsync_dir(tmp)
         old = None
         if final.exists():  # re-saving a step (e.g. at the end of a resumed run): swap atomically
@@ -145,7 +154,8 @@ def load_checkpoint(
     restore_rng: bool = True,
     allow_pickle: bool = False,
 ) -> dict[str, Any]:
-    """Validate a checkpoint fully, then load it; returns the trainer_state dict.
+    """Validate a checkpoint fully, then load it; returns the engine's state dict (with
+    transformers' TrainerState fields under `"hf_state"`).
 
     Raises `CheckpointLoadError` with the model, optimizer, scheduler and scaler untouched
     when anything is missing, corrupt or does not fit. A foreign `.bin`/`.pt` file (pickle)
@@ -162,23 +172,56 @@ def load_checkpoint(
         raise CheckpointLoadError(f"checkpoint {path} refused: {exc}; nothing was loaded") from None
 
 
-def _load_dir(path, model, optimizer, scheduler, scaler, restore_rng) -> dict[str, Any]:
-    if not (path / "trainer_state.json").exists():
-        foreign = [p for p in ("model.safetensors", "pytorch_model.bin") if (path / p).exists()]
-        if foreign and optimizer is None:
-            return _load_foreign(path / foreign[0], model, allow_pickle=False)
-        raise StateFormatError("trainer_state.json is missing (incomplete checkpoint)")
-    state = read_json(path / "trainer_state.json")
+def read_state(path: str | Path) -> dict[str, Any]:
+    """The engine's state of checkpoint `path` (`tuitrain_state.json`, or a format-1
+    `trainer_state.json`), checked for its reserved keys; `StateFormatError` otherwise."""
+    path = Path(path)
+    name = STATE_FILE
+    if not (path / STATE_FILE).exists():
+        if not _legacy(path):
+            raise StateFormatError(f"{STATE_FILE} is missing (an incomplete checkpoint, or not tuitrain's)")
+        name = HF_STATE_FILE
+    state = read_json(path / name)
     if not isinstance(state, dict):
-        raise StateFormatError("trainer_state.json is not an object")
+        raise StateFormatError(f"{name} is not an object")
     missing = [k for k in RESERVED_KEYS if k not in state]
     if missing:
-        raise StateFormatError(f"trainer_state.json lacks {', '.join(missing)}")
-    if state["checkpoint_format"] != FORMAT_VERSION:
+        raise StateFormatError(f"{name} lacks {', '.join(missing)}")
+    if state["checkpoint_format"] not in (1, FORMAT_VERSION):
         raise StateFormatError(f"checkpoint format {state['checkpoint_format']} is not supported (expected {FORMAT_VERSION})")
+    return state
+
+
+def _legacy(path: Path) -> bool:
+    """A format-1 checkpoint: our state inside trainer_state.json."""
+    try:
+        old = read_json(path / HF_STATE_FILE)
+    except (OSError, StateFormatError):
+        return False
+    return isinstance(old, dict) and "checkpoint_format" in old
+
+
+def read_hf_state(path: str | Path, state: dict[str, Any]) -> dict[str, Any]:
+    """transformers' TrainerState fields of a checkpoint, verified against the manifest of
+    `state` (a format-1 checkpoint kept them in its one state file)."""
+    files = state.get("checkpoint_files") or {}
+    if state["checkpoint_format"] == 1:
+        return state
+    hf = read_json(Path(path) / HF_STATE_FILE, files.get(HF_STATE_FILE))
+    if not isinstance(hf, dict):
+        raise StateFormatError(f"{HF_STATE_FILE} is not an object")
+    return hf
+
+
+def _load_dir(path, model, optimizer, scheduler, scaler, restore_rng) -> dict[str, Any]:
+    if not (path / STATE_FILE).exists() and optimizer is None:
+        foreign = [p for p in ("model.safetensors", "pytorch_model.bin") if (path / p).exists()]
+        if foreign and not _legacy(path):  # a transformers checkpoint, or weights alone
+            return _load_foreign(path / foreign[0], model, allow_pickle=False)
+    state = read_state(path)
     files = state["checkpoint_files"]
     if not isinstance(files, dict) or "model.safetensors" not in files:
-        raise StateFormatError("trainer_state.json has no file manifest")
+        raise StateFormatError(f"{STATE_FILE} has no file manifest")
 
     model = _unwrap(model)
     loaded, meta = read_tensors(path / "model.safetensors", files["model.safetensors"])
@@ -213,6 +256,7 @@ def _load_dir(path, model, optimizer, scheduler, scaler, restore_rng) -> dict[st
     why = rng_mod.check_rng_state(state["rng_state"])
     if restore_rng and why:
         raise StateFormatError(why)
+    hf_state = read_hf_state(path, state)
 
     # Everything checked: now mutate.
     with torch.no_grad():
@@ -227,7 +271,7 @@ def _load_dir(path, model, optimizer, scheduler, scaler, restore_rng) -> dict[st
         scaler.load_state_dict(scaler_state)
     if restore_rng:
         rng_mod.restore_rng_state(state["rng_state"])
-    return state
+    return {**state, "hf_state": hf_state}
 
 
 def _check_model(model: torch.nn.Module, loaded: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, torch.Tensor]:
@@ -358,6 +402,18 @@ def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Pa
     for path in doomed:
         trash = path.with_name(f".{path.name}.old-{os.getpid()}")
         os.rename(path, trash)  # gone from listings at once, even if the delete is cut short
+        shutil.rmtree(trash, ignore_errors=True)
+    return doomed
+
+
+def keep_only(output_dir: str | Path, keep: str | Path) -> list[Path]:
+    """Delete every checkpoint but `keep` (HF's end of training with save_total_limit = 1 and a
+    best checkpoint: the newest goes too); returns the deleted."""
+    keep = Path(keep).resolve()
+    doomed = [p for p in list_checkpoints(output_dir) if p.resolve() != keep]
+    for path in doomed:
+        trash = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.rename(path, trash)
         shutil.rmtree(trash, ignore_errors=True)
     return doomed
 

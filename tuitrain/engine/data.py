@@ -17,22 +17,16 @@ __all__ = ["ResumableSampler", "ResumableLoader", "build_train_loader", "build_e
            "data_seed", "forward_keys", "column_filter"]
 
 
-def _arg(args, name: str, default=None):
-    value = getattr(args, name, default)
-    return default if value is None else value
-
-
 def data_seed(args) -> int:
     """dataloader_seed, else data_seed, else seed."""
-    for name in ("dataloader_seed", "data_seed", "seed"):
-        value = getattr(args, name, None)
+    for value in (args.dataloader_seed, args.data_seed, args.seed):
         if value is not None:
             return int(value)
     return 42
 
 
 def label_names(args) -> list[str]:
-    return list(_arg(args, "label_names", None) or ["labels"])
+    return list(args.label_names or ["labels"])
 
 
 def _unwrap(model):
@@ -59,8 +53,9 @@ class _FilterThenCollate:
         self.collate, self.keep = collate, keep
 
     def __call__(self, items: list):
-        if self.keep is not None and items and isinstance(items[0], dict):
-            items = [{k: v for k, v in item.items() if k in self.keep} for item in items]
+        keep = self.keep
+        if keep is not None and items and isinstance(items[0], dict):
+            items = [item if keep.issuperset(item) else {k: v for k, v in item.items() if k in keep} for item in items]
         return self.collate(items)
 
 
@@ -68,7 +63,7 @@ def column_filter(bundle, args) -> Callable:
     """The collate function with remove_unused_columns / label_names applied."""
     collate = bundle.collate_fn or default_collate
     keep = None
-    if _arg(args, "remove_unused_columns", True):
+    if args.remove_unused_columns:
         accepted = forward_keys(bundle.model)
         if accepted is not None:
             keep = accepted | set(label_names(args))
@@ -88,18 +83,18 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def _worker_kwargs(args, ctx, epoch: int, seed: int) -> dict:
-    workers = int(_arg(args, "dataloader_num_workers", 0))
+    workers = int(args.dataloader_num_workers)
     on_cuda = torch.device(getattr(ctx, "device", "cpu")).type == "cuda"
-    kw = {"num_workers": workers, "pin_memory": bool(_arg(args, "dataloader_pin_memory", True)) and on_cuda}
+    kw = {"num_workers": workers, "pin_memory": bool(args.dataloader_pin_memory) and on_cuda}
     if workers > 0:
         gen = torch.Generator().manual_seed(seed * 1000003 + epoch)
         kw.update(worker_init_fn=_seed_worker, generator=gen,
-                  persistent_workers=bool(_arg(args, "dataloader_persistent_workers", False)))
-        if getattr(args, "dataloader_prefetch_factor", None) is not None:
+                  persistent_workers=bool(args.dataloader_persistent_workers))
+        if args.dataloader_prefetch_factor is not None:
             kw["prefetch_factor"] = int(args.dataloader_prefetch_factor)
-        if getattr(args, "dataloader_multiprocessing_context", None):
+        if args.dataloader_multiprocessing_context:
             kw["multiprocessing_context"] = args.dataloader_multiprocessing_context
-    elif getattr(args, "dataloader_prefetch_factor", None) is not None:
+    elif args.dataloader_prefetch_factor is not None:
         raise TuitrainError("dataloader.dataloader_prefetch_factor: needs dataloader_num_workers > 0")
     return kw
 
@@ -115,25 +110,25 @@ class ResumableLoader(DataLoader):
 
 
 def _strategy(args) -> str:
-    if _arg(args, "group_by_length", False):
+    if args.group_by_length:
         return "group_by_length"
-    if _arg(args, "sortish_sampler", False):
+    if args.sortish_sampler:
         return "sortish"
-    return str(_arg(args, "train_sampling_strategy", "random"))
+    return str(args.train_sampling_strategy)
 
 
 def build_train_loader(bundle, args, ctx=None, epoch: int = 0, skip_batches: int = 0) -> ResumableLoader:
     """The train loader for `epoch`, starting `skip_batches` batches in (nothing skipped is loaded)."""
     dataset = bundle.train_dataset
-    batch = int(_arg(args, "per_device_train_batch_size", 8))
+    batch = int(args.per_device_train_batch_size)
     seed = data_seed(args)
     rank, world = int(getattr(ctx, "rank", 0)), int(getattr(ctx, "world_size", 1))
     strategy = _strategy(args)
     order_fn = None
     if strategy in ("group_by_length", "sortish"):
-        lengths = dataset_lengths(dataset, str(_arg(args, "length_column_name", "length")))
+        lengths = dataset_lengths(dataset, str(args.length_column_name))
         if strategy == "group_by_length":
-            group = batch * int(_arg(args, "gradient_accumulation_steps", 1))
+            group = batch * int(args.gradient_accumulation_steps)
             order_fn = lambda gen: length_grouped_order(lengths, group, gen)  # noqa: E731
         else:
             order_fn = lambda gen: sortish_order(lengths, batch, gen)  # noqa: E731
@@ -141,7 +136,7 @@ def build_train_loader(bundle, args, ctx=None, epoch: int = 0, skip_batches: int
                                rank=rank, world_size=world, shuffle=strategy != "sequential",
                                order_fn=order_fn)
     return ResumableLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=column_filter(bundle, args),
-                           drop_last=bool(_arg(args, "dataloader_drop_last", False)),
+                           drop_last=bool(args.dataloader_drop_last),
                            **_worker_kwargs(args, ctx, epoch, seed))
 
 
@@ -163,7 +158,7 @@ def build_eval_loader(bundle, args, ctx=None, dataset=None) -> DataLoader | None
     dataset = bundle.eval_dataset if dataset is None else dataset
     if dataset is None:
         return None
-    batch = int(_arg(args, "per_device_eval_batch_size", 8))
+    batch = int(args.per_device_eval_batch_size)
     rank, world = int(getattr(ctx, "rank", 0)), int(getattr(ctx, "world_size", 1))
     kw = _worker_kwargs(args, ctx, 0, data_seed(args))
     return DataLoader(dataset, batch_size=batch, sampler=_ShardSampler(len(dataset), rank, world),

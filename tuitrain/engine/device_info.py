@@ -99,7 +99,7 @@ def cuda_problem() -> str:
 def cpu_fallback_warnings(preset: Any, ctx: Any) -> list[str]:
     """Warnings for a run on the CPU that was not asked to be; printed here (rank 0)."""
     args = preset.args
-    if ctx.device.type != "cpu" or bool(getattr(args, "use_cpu", False)):
+    if ctx.device.type != "cpu" or args.use_cpu:
         return []
     values = preset.values()
     asked = [name for name, wants in _ASKS_FOR_GPU if wants(values.get(name))]

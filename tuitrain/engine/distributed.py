@@ -44,17 +44,17 @@ def _need(package: str, field: str, pip: str | None = None) -> None:
 
 
 def _check_unsupported(args: SimpleNamespace) -> None:
-    if getattr(args, "deepspeed", None):
+    if args.deepspeed:
         _need("deepspeed", "deepspeed")
         raise TuitrainError("distributed.deepspeed: tuitrain's engine does not drive DeepSpeed; "
                             "use fsdp for sharded training (or HF's Trainer with the exported preset)")
-    if getattr(args, "tpu_num_cores", None):
+    if args.tpu_num_cores:
         _need("torch_xla", "tpu_num_cores", "torch_xla")
         raise TuitrainError("distributed.tpu_num_cores: TPU training is not run by tuitrain's engine")
-    if getattr(args, "sharded_ddp", None):
+    if args.sharded_ddp:
         _need("fairscale", "sharded_ddp")
         raise TuitrainError("distributed.sharded_ddp: removed from HF; use fsdp instead")
-    if getattr(args, "mp_parameters", None):
+    if args.mp_parameters:
         raise TuitrainError("distributed.mp_parameters: SageMaker model parallelism is not available "
                             "outside SageMaker (pip install smdistributed is SageMaker-only)")
 
@@ -63,7 +63,7 @@ def init_distributed(args: SimpleNamespace) -> DistContext:
     """Set up the process group when run under torchrun; a single-process context otherwise."""
     _check_unsupported(args)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    use_cpu = bool(getattr(args, "use_cpu", False)) or not torch.cuda.is_available()
+    use_cpu = bool(args.use_cpu) or not torch.cuda.is_available()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if use_cpu:
         device = torch.device("cpu")
@@ -72,15 +72,15 @@ def init_distributed(args: SimpleNamespace) -> DistContext:
         torch.cuda.set_device(device)
     if world <= 1:
         return DistContext(device=device)
-    xpu = getattr(args, "xpu_backend", None)
-    backend = getattr(args, "ddp_backend", None) or xpu or ("gloo" if use_cpu else "nccl")
+    xpu = args.xpu_backend
+    backend = args.ddp_backend or xpu or ("gloo" if use_cpu else "nccl")
     if backend == "ccl":
         _need("oneccl_bindings_for_pytorch", "ddp_backend", "oneccl_bind_pt")
         import oneccl_bindings_for_pytorch  # noqa: F401
     if backend == "nccl" and use_cpu:
         raise TuitrainError("distributed.ddp_backend: nccl needs CUDA GPUs; use gloo on CPU")
     if not dist.is_initialized():
-        timeout = getattr(args, "ddp_timeout", None)
+        timeout = args.ddp_timeout
         kwargs = {}
         if timeout:
             import datetime
@@ -92,9 +92,9 @@ def init_distributed(args: SimpleNamespace) -> DistContext:
 
 
 def _fsdp_options(args: SimpleNamespace) -> tuple[list[str], dict[str, Any]]:
-    fsdp = getattr(args, "fsdp", None) or ""
+    fsdp = args.fsdp or ""
     options = fsdp.split() if isinstance(fsdp, str) else [str(o) for o in fsdp]
-    config = getattr(args, "fsdp_config", None) or {}
+    config = args.fsdp_config or {}
     if isinstance(config, str):
         import json
         try:
@@ -117,17 +117,17 @@ def wrap_model(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext) 
 
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     kwargs: dict[str, Any] = {}
-    bucket = getattr(args, "ddp_bucket_cap_mb", None)
+    bucket = args.ddp_bucket_cap_mb
     if bucket:
         kwargs["bucket_cap_mb"] = bucket
-    unused = getattr(args, "ddp_find_unused_parameters", None)
+    unused = args.ddp_find_unused_parameters
     kwargs["find_unused_parameters"] = bool(unused) if unused is not None else False
-    as_view = getattr(args, "ddp_gradient_as_bucket_view", None)
+    as_view = args.ddp_gradient_as_bucket_view
     kwargs["gradient_as_bucket_view"] = bool(as_view) if as_view is not None else False
-    broadcast = getattr(args, "ddp_broadcast_buffers", None)
+    broadcast = args.ddp_broadcast_buffers
     if broadcast is not None:
         kwargs["broadcast_buffers"] = bool(broadcast)
-    if getattr(args, "ddp_static_graph", None):
+    if args.ddp_static_graph:
         kwargs["static_graph"] = True
     return DDP(model, device_ids=device_ids, **kwargs)
 
@@ -146,7 +146,7 @@ def _wrap_fsdp(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext,
                   "hybrid_shard": ShardingStrategy.HYBRID_SHARD,
                   "hybrid_shard_zero2": ShardingStrategy._HYBRID_SHARD_ZERO2}
     strategy = next((strategies[o] for o in options if o in strategies), ShardingStrategy.FULL_SHARD)
-    min_params = int(config.get("min_num_params") or getattr(args, "fsdp_min_num_params", 0) or 0)
+    min_params = int(config.get("min_num_params") or args.fsdp_min_num_params or 0)
     policy = (functools.partial(size_based_auto_wrap_policy, min_num_params=min_params)
               if min_params > 0 else None)
     kwargs: dict[str, Any] = {}

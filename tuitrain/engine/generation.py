@@ -35,11 +35,9 @@ def load_generation_config(path: str | None) -> dict:
 
 def sample_kwargs(args, config: dict, prompt_len: int) -> dict:
     """Keyword arguments for `model.generate`: preset fields, overridden by the file."""
-    new_tokens = getattr(args, "generation_max_length", None) or getattr(args, "sample_max_new_tokens", None) or 200
-    kwargs = {"max_new_tokens": int(new_tokens),
-              "temperature": float(getattr(args, "sample_temperature", None) or 1.0),
-              "top_k": getattr(args, "sample_top_k", None)}
-    beams = getattr(args, "generation_num_beams", None)
+    kwargs = {"max_new_tokens": int(args.generation_max_length or args.sample_max_new_tokens),
+              "temperature": float(args.sample_temperature), "top_k": args.sample_top_k}
+    beams = args.generation_num_beams
     if beams:
         kwargs["num_beams"] = int(beams)
     if config.get("max_new_tokens"):

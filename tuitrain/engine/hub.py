@@ -51,12 +51,12 @@ class HubPusher:
         hub = require_hub()
         self.api = hub.HfApi()
         self.run_dir = Path(run_dir)
-        self.repo_id = getattr(args, "hub_model_id", None) or run_name
-        self.strategy = getattr(args, "hub_strategy", "every_save") or "every_save"
-        self.always_push = bool(getattr(args, "hub_always_push", False))
-        self.token = getattr(args, "hub_token", None) or None
-        self.private = getattr(args, "hub_private_repo", None)
-        self.by_epoch = (getattr(args, "save_strategy", "steps") or "steps") == "epoch"
+        self.repo_id = args.hub_model_id or run_name
+        self.strategy = args.hub_strategy or "every_save"
+        self.always_push = bool(args.hub_always_push)
+        self.token = args.hub_token or None
+        self.private = args.hub_private_repo
+        self.by_epoch = (args.save_strategy or "steps") == "epoch"
         self._pool: ThreadPoolExecutor | None = None
         self._jobs: list[tuple[str, Future]] = []
         self._lock = threading.Lock()

@@ -29,7 +29,7 @@ class Integrations:
         self.reporters = Reporters.build(args, task, Path(run_dir), run_name) if is_main else None
         # HF names the repository after output_dir, not run_name: here, the run directory
         self.hub = (HubPusher(args, Path(run_dir), Path(run_dir).name)
-                    if is_main and getattr(args, "push_to_hub", False) else None)
+                    if is_main and args.push_to_hub else None)
         self._finished = False
 
     def _warn(self, messages: list[str]) -> None:

@@ -1,83 +1,85 @@
-"""`build_optimizer(model, args)`: HF's decay / no-decay groups and every `optim` family.
+"""`build_optimizer(model, args)`: transformers' decay / no-decay groups and every `optim` family.
 
-Torch families are built here; the ones from other packages live in `optim_families.py`
-and are imported only when chosen.
+`BUILDERS` maps each `optim` value to the function that constructs it, the way
+transformers' `Trainer.get_optimizer_cls_and_kwargs` does (same classes, same keyword
+arguments, `optim_args` read only by the families that read them, each key cast as HF
+casts it). Its keys are exactly `config.optimizers.OPTIMIZERS`, the table that gives the
+schema its choices and the validator its packages. Families from other packages live in
+`optim_families.py` and are imported only when chosen.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from tuitrain.engine.optim_families import EXTERNAL_FAMILIES, build_external
+from tuitrain.config.optimizers import OPTIMIZERS
+from tuitrain.engine.optim_families import EXTERNAL_BUILDERS, require
 from tuitrain.errors import TuitrainError
 
-TORCH_FAMILIES = ("adamw_torch", "adamw_torch_fused", "sgd", "adagrad", "rmsprop", "adafactor")
-# transformers' get_decay_parameter_names: these names never get weight decay.
-_NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
+# transformers' get_decay_parameter_names: parameters of an nn.LayerNorm, and these names
+# (lower-cased), never get weight decay.
+_NO_DECAY_PATTERNS = [re.compile(p) for p in (r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)",
+                                              r"_norm(?:$|\.)")]
 
 
-def _is_norm(module: nn.Module) -> bool:
-    norm_types = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase, getattr(nn, "RMSNorm", nn.LayerNorm))
-    return isinstance(module, norm_types) or type(module).__name__.endswith("Norm")
+def _names(module: nn.Module) -> list[str]:
+    """transformers' `get_parameter_names(module, [nn.LayerNorm], patterns)`, line for line."""
+    out: list[str] = []
+    for name, child in module.named_children():
+        out += [f"{name}.{n}" for n in _names(child)
+                if not isinstance(child, nn.LayerNorm)
+                and not any(p.search(f"{name}.{n}".lower()) for p in _NO_DECAY_PATTERNS)]
+    out += [k for k in module._parameters if not any(p.search(k.lower()) for p in _NO_DECAY_PATTERNS)]
+    return out
 
 
 def decay_parameter_names(model: nn.Module) -> set[str]:
-    """Trainable parameter names that get weight decay: all but biases and norm weights."""
-    skip_modules = {name for name, m in model.named_modules() if _is_norm(m)}
-    names = set()
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        owner = name.rsplit(".", 1)[0] if "." in name else ""
-        if owner in skip_modules or any(re.search(pat, name.lower()) for pat in _NO_DECAY_PATTERNS):
-            continue
-        names.add(name)
-    return names
+    """Parameter names that get weight decay: all but those of nn.LayerNorm modules and the
+    names that say bias or norm (exactly transformers' rule)."""
+    return set(_names(model))
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """`[decay group, no-decay group]` (empty groups dropped), trainable parameters only."""
+    """`[decay group, no-decay group]` of trainable parameters, as transformers builds them
+    (an empty group is kept, as HF keeps it, so group indices stay stable)."""
     decay = decay_parameter_names(model)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [
+    return [
         {"params": [p for n, p in named if n in decay], "weight_decay": weight_decay},
         {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0},
     ]
-    return [g for g in groups if g["params"]]
 
 
-def _parse_value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_optim_args(text: str | None) -> dict[str, Any]:
-    """HF's `optim_args` ("k=v,k=v", spaces ignored) with ints, floats, bools and None typed."""
+def parse_optim_args(text: str | None) -> dict[str, str]:
+    """HF's `optim_args` ("k=v,k=v", spaces ignored) as strings; each family casts what it reads."""
     if not text:
         return {}
-    out: dict[str, Any] = {}
+    out: dict[str, str] = {}
     for item in text.replace(" ", "").split(","):
         if not item:
             continue
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise TuitrainError(f"optimizer.optim_args: {item!r} is not key=value (e.g. \"momentum=0.9,nesterov=true\")")
-        out[key] = _parse_value(value)
+        out[key] = value
     return out
+
+
+def _flag(text: str) -> bool:
+    return text.lower() in ("true", "1", "yes")
+
+
+def _read(optim_args: dict[str, str], casts: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The keys `casts` names, cast as transformers casts them; other keys are not read."""
+    try:
+        return {k: cast(optim_args[k]) for k, cast in casts.items() if k in optim_args}
+    except ValueError as exc:
+        raise TuitrainError(f"optimizer.optim_args: {exc}") from None
 
 
 class AdamWNoBiasCorrection(torch.optim.Optimizer):
@@ -124,55 +126,67 @@ def _fused_ok(params: list[torch.Tensor]) -> bool:
     return all(p.device.type in devices and p.is_floating_point() for p in params)
 
 
-def _adafactor(groups, args, extra) -> torch.optim.Optimizer:
-    """HF's Adafactor with the given lr (scale_parameter=False, relative_step=False)."""
-    try:
-        from transformers.optimization import Adafactor  # noqa: PLC0415
-    except ImportError:
-        Adafactor = None
-    if Adafactor is not None:
-        kw = {"scale_parameter": False, "relative_step": False, "warmup_init": False, **extra}
-        return Adafactor(groups, lr=args.learning_rate, **kw)
-    warnings.warn(
-        "transformers is not installed: adafactor uses torch.optim.Adafactor, whose step size is "
-        "scaled by the parameter RMS (HF's scale_parameter=True); pip install transformers for HF's",
-        stacklevel=3,
-    )
-    return torch.optim.Adafactor(groups, lr=args.learning_rate, **extra)
+def adam_kwargs(args: Any) -> dict[str, Any]:
+    """`lr`, `betas` and `eps` from the arguments, as HF's `adam_kwargs`."""
+    return {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
+
+
+def _adamw(groups, model, args, optim_args) -> torch.optim.Optimizer:
+    kw = adam_kwargs(args)
+    fused = args.optim == "adamw_torch_fused"
+    if not args.adam_bias_correction:
+        if fused:
+            raise TuitrainError("optimizer.adam_bias_correction = false has no fused kernel: use optim = \"adamw_torch\"")
+        return AdamWNoBiasCorrection(groups, **kw)
+    if fused:
+        if _fused_ok([p for g in groups for p in g["params"]]):
+            kw["fused"] = True
+        else:
+            warnings.warn("adamw_torch_fused: no fused kernel for these parameters' device; using adamw_torch", stacklevel=2)
+    return torch.optim.AdamW(groups, **kw)
+
+
+def _adafactor(groups, model, args, optim_args) -> torch.optim.Optimizer:
+    Adafactor = require("adafactor").optimization.Adafactor
+    return Adafactor(groups, lr=args.learning_rate, scale_parameter=False, relative_step=False)
+
+
+def _sgd(groups, model, args, optim_args) -> torch.optim.Optimizer:
+    kw = _read(optim_args, {"momentum": float, "dampening": float, "weight_decay": float, "nesterov": _flag})
+    return torch.optim.SGD(groups, lr=args.learning_rate, **kw)
+
+
+def _adagrad(groups, model, args, optim_args) -> torch.optim.Optimizer:
+    kw = _read(optim_args, {"lr_decay": float, "weight_decay": float, "eps": float})
+    return torch.optim.Adagrad(groups, lr=args.learning_rate, **kw)
+
+
+def _rmsprop(groups, model, args, optim_args) -> torch.optim.Optimizer:
+    kw = _read(optim_args, {"momentum": float, "alpha": float, "eps": float, "weight_decay": float,
+                            "centered": _flag})
+    return torch.optim.RMSprop(groups, lr=args.learning_rate, **kw)
+
+
+Builder = Callable[[list, nn.Module, Any, dict], torch.optim.Optimizer]
+BUILDERS: dict[str, Builder] = {
+    "adamw_torch": _adamw, "adamw_torch_fused": _adamw, "adafactor": _adafactor,
+    "sgd": _sgd, "adagrad": _adagrad, "rmsprop": _rmsprop,
+    **EXTERNAL_BUILDERS,
+}
 
 
 def build_optimizer(model: nn.Module, args: Any) -> torch.optim.Optimizer:
     """The optimizer `args.optim` names, over HF's decay / no-decay parameter groups."""
-    name = getattr(args, "optim", "adamw_torch")
-    extra = parse_optim_args(getattr(args, "optim_args", None))
+    name = args.optim
+    build = BUILDERS.get(name)
+    if build is None or name not in OPTIMIZERS:
+        raise TuitrainError(f"optimizer.optim: unknown optimizer {name!r} (choose one of {', '.join(OPTIMIZERS)})")
     groups = parameter_groups(model, float(args.weight_decay))
-    if not groups:
+    if not any(g["params"] for g in groups):
         raise TuitrainError("the model has no trainable parameters")
-    lr = args.learning_rate
-    if name in EXTERNAL_FAMILIES:
-        return build_external(name, groups, model, args, extra)
-    if name not in TORCH_FAMILIES:
-        raise TuitrainError(f"optimizer.optim: unknown optimizer {name!r} (choose one of {', '.join(TORCH_FAMILIES + tuple(EXTERNAL_FAMILIES))})")
+    if not args.weight_decay:  # both groups alike: one, for the same update in one optimizer call
+        groups = [{"params": [p for g in groups for p in g["params"]], "weight_decay": 0.0}]
     try:
-        if name in ("adamw_torch", "adamw_torch_fused"):
-            adam = {"lr": lr, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
-            if not getattr(args, "adam_bias_correction", True):
-                if name == "adamw_torch_fused":
-                    raise TuitrainError("optimizer.adam_bias_correction = false has no fused kernel: use optim = \"adamw_torch\"")
-                return AdamWNoBiasCorrection(groups, **adam, **extra)
-            if name == "adamw_torch_fused":
-                params = [p for g in groups for p in g["params"]]
-                if _fused_ok(params):
-                    adam["fused"] = True
-                else:
-                    warnings.warn("adamw_torch_fused: no fused kernel for these parameters' device; using adamw_torch", stacklevel=2)
-            return torch.optim.AdamW(groups, **adam, **extra)
-        if name == "sgd":
-            return torch.optim.SGD(groups, lr=lr, **extra)
-        if name == "adagrad":
-            return torch.optim.Adagrad(groups, lr=lr, **extra)
-        if name == "rmsprop":
-            return torch.optim.RMSprop(groups, lr=lr, **extra)
-        return _adafactor(groups, args, extra)
+        return build(groups, model, args, parse_optim_args(args.optim_args))
     except TypeError as exc:  # an optim_args key the optimizer does not take
         raise TuitrainError(f"optimizer.optim_args: {name} refuses them ({exc})") from None

@@ -24,8 +24,8 @@ def _bf16_supported(device: torch.device) -> bool:
 
 def check_backend(args: Any, device: torch.device) -> None:
     """Refuse a half-precision backend the engine does not run (it always uses torch.amp)."""
-    for key in ("half_precision_backend", "fp16_backend"):  # the second is the old name
-        backend = getattr(args, key, "auto") or "auto"
+    # fp16_backend is the old name of half_precision_backend
+    for key, backend in (("half_precision_backend", args.half_precision_backend), ("fp16_backend", args.fp16_backend)):
         if backend == "apex":
             raise TuitrainError(f'precision.{key}: apex AMP is not run by tuitrain\'s engine (NVIDIA '
                                 'deprecated it); use "auto": torch.amp\'s fp16/bf16 with a grad scaler')
@@ -36,7 +36,7 @@ def check_backend(args: Any, device: torch.device) -> None:
 
 def compute_dtype(args: Any, device: torch.device) -> torch.dtype | None:
     """The autocast dtype training uses (None = full fp32); refuses what `device` lacks."""
-    fp16, bf16 = bool(getattr(args, "fp16", False)), bool(getattr(args, "bf16", False))
+    fp16, bf16 = bool(args.fp16), bool(args.bf16)
     if fp16 and bf16:
         raise TuitrainError("precision: fp16 and bf16 are both set; choose one")
     if bf16:
@@ -59,11 +59,11 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 def eval_dtype(args: Any, device: torch.device) -> torch.dtype | None:
     """The dtype for fp16_full_eval / bf16_full_eval (the model is cast, not autocast)."""
-    if getattr(args, "bf16_full_eval", False):
+    if args.bf16_full_eval:
         if not _bf16_supported(device):
             raise TuitrainError(f"precision.bf16_full_eval: this {device.type} device has no bf16 support")
         return torch.bfloat16
-    if getattr(args, "fp16_full_eval", False):
+    if args.fp16_full_eval:
         if device.type == "cpu":
             raise TuitrainError("precision.fp16_full_eval: needs a GPU")
         return torch.float16

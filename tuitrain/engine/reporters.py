@@ -23,7 +23,7 @@ from typing import Any
 from tuitrain.config.integrations import TRACKERS, redacted, requested_trackers
 from tuitrain.errors import TuitrainError
 
-METRIC_EVENTS = ("train", "eval", "predict")
+METRIC_EVENTS = ("train", "eval", "predict", "summary")
 _NOT_METRICS = ("kind", "t", "step", "v")
 _MLFLOW_BAD_CHARS = re.compile(r"[^0-9A-Za-z_\-. :/]")
 _END_STATES = ("finished", "stopped", "failed")
@@ -59,7 +59,7 @@ def rewrite_logs(metrics: dict[str, float]) -> dict[str, float]:
 
 def tracker_config(args: Any, task: Any) -> dict[str, Any]:
     """The run's arguments for a tracker's config / params, with the Hub token masked as HF does."""
-    config = redacted(vars(args))
+    config = redacted(args.as_dict())
     config["task"] = getattr(task, "name", None)
     config.update({f"task.{k}": v for k, v in (getattr(task, "options", None) or {}).items()})
     return config
@@ -218,9 +218,9 @@ class Reporters:
         """Import every requested tracker now, so a missing package stops the run before step 1."""
         config = tracker_config(args, task)
         trackers: list[Tracker] = []
-        for name in requested_trackers(getattr(args, "report_to", None)):
+        for name in requested_trackers(args.report_to):
             if name == "tensorboard":
-                trackers.append(TensorBoardTracker(config, run_dir, run_name, getattr(args, "logging_dir", None)))
+                trackers.append(TensorBoardTracker(config, run_dir, run_name, args.logging_dir))
             elif name == "wandb":
                 trackers.append(WandbTracker(config, run_dir, run_name))
             elif name == "mlflow":

@@ -18,12 +18,15 @@ HONOURED_ON_RESUME = frozenset({
     "eval_accumulation_steps", "predict_with_generate", "generation_max_length",
     "generation_num_beams", "generation_config", "skip_memory_metrics", "profile",
     "fp16_full_eval", "bf16_full_eval", "torch_compile", "torch_compile_backend",
-    "torch_compile_mode", "gradient_checkpointing", "gradient_checkpointing_kwargs",
+    "torch_compile_mode", "activation_checkpointing", "activation_checkpointing_kwargs",
     "resume_from_checkpoint", "auto_find_batch_size",
 })
 
 # Launch settings do not change what is computed per step.
 HONOURED_GROUPS = frozenset({"launch"})
+# Fields renamed since a checkpoint may have been written: compared under their new name.
+RENAMED = {"precision.gradient_checkpointing": "precision.activation_checkpointing",
+           "precision.gradient_checkpointing_kwargs": "precision.activation_checkpointing_kwargs"}
 
 
 def _short(key: str) -> str:
@@ -38,6 +41,7 @@ def check_resume_config(saved: dict | None, current: dict, checkpoint: str) -> l
     """
     if not saved:
         return []
+    saved = {RENAMED.get(k, k): v for k, v in saved.items()}
     honoured, refused = [], []
     for key in sorted(set(saved) | set(current)):
         old, new = saved.get(key), current.get(key)

@@ -2,14 +2,17 @@
 
 `Trainer(preset, run_dir, resume_from=None).train()` runs the phases (train, eval,
 predict), writes events to `metrics.jsonl` (rank 0), checkpoints, and returns an exit
-code. The only host syncs are at logging steps, evaluations and checkpoints.
+code. Numbers follow transformers' `Trainer` (see README, "Differences from
+transformers.Trainer", for the few deliberate exceptions). The only host syncs are at
+logging steps, evaluations and checkpoints.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
-import json
+import math
 import sys
 import time
 import traceback
@@ -25,177 +28,174 @@ from . import autobatch
 from . import checkpoint as ckpt
 from . import device_info
 from . import rng as rng_mod
-from .bestmodel import BestTracker
+from .amp import Precision
 from .data import build_eval_loader, build_train_loader
 from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
 from .evaluate import evaluate, generate_sample
+from .events import EventWriter
 from .generation import load_generation_config
 from .integrations import Integrations
-from .events import EventWriter
-from .losses import count_items, label_key, summed_loss
+from .losses import LossSpec, model_loss
+from .model_setup import enable_activation_checkpointing, flos_per_token, profiler
 from .optim import build_optimizer
 from .past import PastState
-from .amp import Precision
 from .progress import ProgressLine
 from .resume_check import check_resume_config
 from .resume_field import align_lr_to_schedule, checkpoint_from_field, naming_field
-from .sched import build_scheduler
+from .safe_state import StateFormatError
+from .sched import build_scheduler, is_metric_driven
 from .seeding import set_seed
 from .signals import StopRequest
 from .tasks import build_task
 from .telemetry_mem import memory_fields
+from .train_state import TrainState
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-def _batch_size(batch: dict) -> int:
-    first = next((v for v in batch.values() if torch.is_tensor(v) and v.dim()), None)
-    return int(first.shape[0]) if first is not None else 1
-
-
 class Trainer:
     """Builds the task, optimizer, scheduler and loaders from a `Preset`; `train()` runs it."""
 
     def __init__(self, preset, run_dir, resume_from: str | None = None) -> None:
-        self.preset, self.args = preset, preset.args
-        args = self.args
+        self.preset = preset
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
-        self.ctx = init_distributed(args)
+        self.ctx = init_distributed(preset.args)
         self.device = self.ctx.device
         # Printed now, before a precision refusal (fp16 on CPU) can end the run; events after `start`.
         self.device_warnings = device_info.cpu_fallback_warnings(preset, self.ctx)
-        set_seed(int(getattr(args, "seed", 42)), bool(getattr(args, "full_determinism", False)))
         self.events = EventWriter(self.run_dir, enabled=self.ctx.is_main)
         if self.ctx.is_main:
             # A trainer killed mid-save leaves `.checkpoint-N.tmp-<pid>/`; never listed, removed here.
             ckpt.clean_stale_tmp(self.run_dir)
         self.stop = StopRequest()
-        self.generation = load_generation_config(getattr(args, "generation_config", None))
+        self.generation = load_generation_config(preset.args.generation_config)
         # report_to trackers and push_to_hub: imported now, so a missing package fails before step 1
-        self.integrations = Integrations(args, preset.task, self.run_dir, getattr(args, "run_name", None)
-                                         or self.run_dir.name, self.ctx.is_main, self._emit)
-
-        self.bundle = build_task(preset.task, args, self.ctx)
-        model = self.bundle.model
-        if getattr(args, "gradient_checkpointing", False):
-            enable = getattr(model, "gradient_checkpointing_enable", None)
-            if enable is None:
-                raise TuitrainError("precision.gradient_checkpointing: this task's model does not "
-                                    "support gradient checkpointing (set it to false)")
-            enable(dict(getattr(args, "gradient_checkpointing_kwargs", None) or {}))
-        self.raw_model = model.to(self.device)
-        self.precision = Precision(args, self.device)
-        self.plan = plan_steps(args, len(self.bundle.train_dataset), self.ctx.world_size)
-        self.optimizer = build_optimizer(self.raw_model, args)
-        self.scheduler = build_scheduler(self.optimizer, args, self.plan.total_steps, self.plan.warmup_steps)
-        self.plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-        self.model = wrap_model(self.raw_model, args, self.ctx)
-        if getattr(args, "torch_compile", False):
-            self.model = torch.compile(self.model, backend=getattr(args, "torch_compile_backend", None) or "inductor",
-                                       mode=getattr(args, "torch_compile_mode", None))
-        self.label_key = label_key(args)
-        self.smoothing = float(getattr(args, "label_smoothing_factor", 0.0) or 0.0)
-        self.past = PastState(getattr(args, "past_index", -1))
-        self.best = BestTracker(args)
-
-        self.global_step = 0
-        self.log_history: list[dict] = []
-        self.window_loss = torch.zeros((), device=self.device)  # the loss summed over the logging window
-        self._reset_window()
-        self._pending_rng = None
+        self.integrations = Integrations(preset.args, preset.task, self.run_dir,
+                                         preset.args.run_name or self.run_dir.name, self.ctx.is_main, self._emit)
+        self._build(preset.args)
         if resume_from:
             self._resume(resume_from)
-        elif getattr(args, "resume_from_checkpoint", None):  # a new run from another run's checkpoint
-            source = checkpoint_from_field(args.resume_from_checkpoint)
+        elif self.args.resume_from_checkpoint:  # a new run from another run's checkpoint
+            source = checkpoint_from_field(self.args.resume_from_checkpoint)
             self.resume_from = str(source)
             with naming_field(source):
                 self._resume(self.resume_from)
 
-    # -- resume -----------------------------------------------------------------------------
+    def _build(self, args) -> None:
+        """The task's model and data, the optimizer, the schedule and a fresh state, for `args`."""
+        self.args = args
+        set_seed(args.seed, args.full_determinism)
+        self.bundle = build_task(self.preset.task, args, self.ctx)
+        if args.activation_checkpointing:
+            enable_activation_checkpointing(self.bundle.model, args.activation_checkpointing_kwargs)
+        self.raw_model = self.bundle.model.to(self.device)
+        self.precision = Precision(args, self.device)
+        self.plan = plan_steps(args, len(self.bundle.train_dataset), self.ctx.world_size)
+        self.optimizer = build_optimizer(self.raw_model, args)
+        self.scheduler = build_scheduler(self.optimizer, args, self.plan.total_steps, self.plan.warmup_steps)
+        self.plateau = is_metric_driven(self.scheduler)
+        self.model = wrap_model(self.raw_model, args, self.ctx)
+        if args.torch_compile:
+            self.model = torch.compile(self.model, backend=args.torch_compile_backend or "inductor",
+                                       mode=args.torch_compile_mode)
+        self.loss_spec = LossSpec.of(self.raw_model, args)
+        self.past = PastState(args.past_index)
+        self.state = TrainState(args, flos_per_token(self.raw_model), self.bundle.tokens_per_example,
+                                getattr(self.raw_model, "main_input_name", "input_ids"))
+        # The step intervals of the "steps" strategies (0: not by steps), resolved once.
+        self.log_every, self.eval_every, self.save_every = (
+            self._interval(every) if strategy == "steps" else 0 for strategy, every in (
+                (args.logging_strategy, args.logging_steps), (args.eval_strategy, args.eval_steps),
+                (args.save_strategy, args.save_steps)))
+        self.parameters = list(self.raw_model.parameters())  # clipped every step: listed once
+        self.clip_norm = args.max_grad_norm if args.max_grad_norm > 0 else float("inf")  # HF: a norm always
+        self._no_context = contextlib.nullcontext()
+        self.no_sync = getattr(self.model, "no_sync", None)  # DDP's; looked up once (a miss raises inside)
+        self._pending_rng = None
+        # This session's start (reset when training starts): runtimes and rates count from here.
+        self.t0, self.first_step, self.saved_step, self.tokens_at_start = time.time(), 0, None, 0
 
-    def _checkpoint_path(self, name: str) -> Path:
-        path = Path(name)
-        return path if path.is_absolute() else self.run_dir / path
+    # -- state: what a checkpoint holds, saved and loaded side by side ------------------------
+
+    def _save(self) -> None:
+        """Checkpoint (rank 0), rotate keeping the best, and emit a `checkpoint` event."""
+        state, best, step = self.state, self.state.best, self.state.global_step
+        name = f"checkpoint-{step}"
+        if best.best_step is not None and (best.best_step == step or (self.run_dir / f"checkpoint-{best.best_step}").is_dir()):
+            best.best_model_checkpoint = f"checkpoint-{best.best_step}"  # HF: once that checkpoint exists
+        ours = {**state.state_dict(), "max_steps": self.plan.total_steps, "config": redacted(self.preset.values()),
+                "sampler": {"epoch": step // self.plan.updates_per_epoch,
+                            "batches_seen": (step % self.plan.updates_per_epoch) * self.args.gradient_accumulation_steps}}
+        hf = state.hf_state(self.args, self.plan, self.run_dir, self._interval)
+        if self.ctx.is_main:
+            try:
+                path = ckpt.save_checkpoint(self.run_dir, step, self.raw_model, self.optimizer, self.scheduler,
+                                            self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model)
+            except ckpt.CheckpointSaveError as exc:
+                self._emit("warning", step=step, message=str(exc))
+            else:
+                size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+                self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=best.best_step == step)
+                self.integrations.on_save(path, step, state.epoch)
+                keep = self.run_dir / best.best_model_checkpoint if best.best_model_checkpoint else None
+                ckpt.rotate_checkpoints(self.run_dir, self.args.save_total_limit, keep=keep)
+        self.saved_step = step
+        barrier(self.ctx)
 
     def _resume(self, name: str) -> None:
-        path = self._checkpoint_path(name)
-        state_file = path / "trainer_state.json"
-        if not state_file.is_file():
-            raise TuitrainError(f"{path}: not a complete checkpoint (no trainer_state.json)")
+        path = Path(name) if Path(name).is_absolute() else self.run_dir / name
         try:
-            saved = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: trainer_state.json is unreadable "
-                                           f"({exc}); nothing was loaded") from None
-        if not isinstance(saved, dict) or type(saved.get("global_step")) is not int:
-            raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: trainer_state.json has no integer "
-                                           "global_step; nothing was loaded")
+            saved = ckpt.read_state(path)
+        except StateFormatError as exc:
+            raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: {exc}; nothing was loaded") from None
+        if type(saved.get("global_step")) is not int:
+            raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: its state has no integer global_step; "
+                                           "nothing was loaded")
         self.resume_changes = check_resume_config(saved.get("config"), redacted(self.preset.values()), path.name)
-        state = ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
-                                     self.precision.scaler, restore_rng=False)
+        loaded = ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
+                                      self.precision.scaler, restore_rng=False)
         align_lr_to_schedule(self.optimizer, self.scheduler)  # a changed max_steps changes the schedule
-        self.global_step = int(state["global_step"])
-        self.log_history = list(state.get("log_history") or [])
-        self.best.load_state_dict(state.get("best") or {})
-        window = state.get("window") or {}
-        self._reset_window()
-        self.window_loss.fill_(float(window.get("loss", 0.0)))
-        self.window_steps = int(window.get("steps", 0))
-        self.window_samples = int(window.get("samples", 0))
-        self.window_tokens = int(window.get("tokens", 0))
-        self._pending_rng = state["rng_state"]
+        self.state.load_state_dict(loaded, loaded["hf_state"])
+        self._pending_rng = loaded["rng_state"]
 
     # -- events -----------------------------------------------------------------------------
-
-    def _reset_window(self) -> None:
-        self.window_loss.zero_()  # in place: cheaper than a new tensor at every logging step
-        self.window_steps = self.window_samples = self.window_tokens = 0
-        self.window_t0 = time.perf_counter()
-        self.grad_norm = None
 
     def _emit(self, kind: str, **fields) -> None:
         event = self.events.emit(kind, **fields)
         if event is not None:
             self.integrations.on_event(event)
-        if event is not None and kind in ("train", "eval"):
-            self.log_history.append({k: v for k, v in event.items() if k not in ("kind", "t")})
+            if kind in ("train", "eval", "summary"):  # as metrics.jsonl holds it: NaN/inf are null
+                self.state.log_history.append({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                               for k, v in event.items() if k not in ("kind", "t")})
 
-    def _epoch_float(self) -> float:
-        return round(self.global_step / max(self.plan.updates_per_epoch, 1), 4)
+    def _interval(self, value) -> int | None:
+        return resolve_interval(value, self.plan.total_steps)
 
-    # -- the loop ---------------------------------------------------------------------------
+    # -- the phases -------------------------------------------------------------------------
 
     def train(self) -> int:
         """Run every phase; returns the exit code (0 finished or stopped, 1 failed)."""
         args = self.args
         self.stop.install()
+        self._batch_recorded = False
         state = "finished"
         try:
-            self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size,
-                       max_steps=self.plan.total_steps, resumed_from=self.resume_from,
-                       step=self.global_step, config=redacted(self.preset.values()),
-                       device=device_info.describe(self.ctx))
-            for message in self.device_warnings:
-                self._emit("warning", step=self.global_step, message=message)
-            self._emit("status", state="running", error=None)
-            do_eval, do_predict = bool(getattr(args, "do_eval", False)), bool(getattr(args, "do_predict", False))
-            periodic_eval = (getattr(args, "eval_strategy", "no") or "no") != "no"
+            self._emit_start()
+            periodic_eval = args.eval_strategy != "no"
             # HF: do_eval is implied by an eval strategy; with no phase asked for, train.
-            do_train = bool(getattr(args, "do_train", False)) or not (do_predict or (do_eval and not periodic_eval))
-            if do_train and autobatch.train_loop(self) == "stopped":
+            do_train = args.do_train or not (args.do_predict or (args.do_eval and not periodic_eval))
+            if do_train and self._train_fitting_batch() == "stopped":
                 state = "stopped"
-            elif do_eval and (not do_train or not periodic_eval):
+            elif args.do_eval and (not do_train or not periodic_eval):
                 self._evaluate(standalone=not do_train)
-            if state == "finished" and do_predict:
+            if state == "finished" and args.do_predict:
                 self._predict()
             self.integrations.finish(state, self.raw_model)
             self._emit("status", state=state, error=None)
             return 0
-        except autobatch.SmallerBatchNeeded:
-            raise  # the caller (train_with_auto_batch) restarts with a smaller batch
         except Exception as exc:  # noqa: BLE001 - the run records every failure
             line = exc.one_line() if isinstance(exc, TuitrainError) else f"{type(exc).__name__}: {exc}"
             print(traceback.format_exc(), file=sys.stderr, flush=True)
@@ -206,184 +206,262 @@ class Trainer:
             self.stop.uninstall()
             self.integrations.close()
 
+    def _emit_start(self) -> None:
+        self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size, max_steps=self.plan.total_steps,
+                   resumed_from=self.resume_from, step=self.state.global_step, config=redacted(self.preset.values()),
+                   device=device_info.describe(self.ctx))
+        for message in self.device_warnings:  # once: an auto-batch-size restart does not repeat them
+            self._emit("warning", step=self.state.global_step, message=message)
+        self.device_warnings = []
+        self._emit("status", state="running", error=None)
+
+    def _train_fitting_batch(self) -> str:
+        """`_train_loop()`; with auto_find_batch_size, running out of memory rebuilds the model
+        with a batch 0.9× as large and trains again from step 0 (HF's find_executable_batch_size)."""
+        checkpoints_before = set(ckpt.list_checkpoints(self.run_dir))
+        while True:
+            try:
+                return self._train_loop()
+            except Exception as exc:
+                smaller = autobatch.smaller_batch(exc, self.args, self.resume_from, self.ctx.world_size)
+                if smaller is None:
+                    raise
+                note = (f"out of memory at per_device_train_batch_size={self.args.per_device_train_batch_size} "
+                        f"(step {self.state.global_step}); restarting training from step 0 with "
+                        f"per_device_train_batch_size={smaller}")
+            # Out of the except clause: the traceback no longer holds the failed step's tensors.
+            self._emit("warning", step=self.state.global_step, message=f"{autobatch.FIELD}: {note}")
+            if self.ctx.is_main:
+                print(note, flush=True)
+            self.bundle = self.raw_model = self.model = self.optimizer = self.scheduler = self.precision = None
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            # Checkpoints of the abandoned attempt hold another batch's state: never resume from them.
+            autobatch.discard_checkpoints(self.run_dir, checkpoints_before)
+            self.preset.args = self.preset.args.replace(per_device_train_batch_size=smaller)
+            self._batch_recorded = autobatch.record_batch(self.run_dir, self.preset, not self._batch_recorded) \
+                or self._batch_recorded
+            self._build(self.preset.args)
+            self._emit_start()
+
+    # -- the loop ---------------------------------------------------------------------------
+
     def _train_loop(self) -> str:
-        """Optimizer steps until max_steps, early stopping or a stop request."""
-        args, plan = self.args, self.plan
-        total, per_epoch, accum = plan.total_steps, plan.updates_per_epoch, int(args.gradient_accumulation_steps)
-        progress = ProgressLine(total, self.global_step, enabled=self.ctx.is_main)
-        if getattr(args, "eval_on_start", False) and self.global_step == 0:
-            self._evaluate()
-        profiler = self._profiler()
-        epoch = self.global_step // per_epoch
-        done_in_epoch = self.global_step % per_epoch
+        """Optimizer steps until max_steps, early stopping or a stop request, in HF's order."""
+        args, plan, state = self.args, self.plan, self.state
+        progress = ProgressLine(plan.total_steps, state.global_step, enabled=self.ctx.is_main)
+        self.t0, self.first_step, self.saved_step = time.time(), state.global_step, None
+        self.tokens_at_start = state.tokens_seen
+        if args.eval_on_start and state.global_step == 0:
+            self._evaluate(on_start=True)
         self.model.train()
-        with profiler:
-            while self.global_step < total:
-                it = self._epoch_iterator(epoch, skip_batches=done_in_epoch * accum)
-                self.past.reset()
-                if self._pending_rng is not None:  # resumed: continue the RNG stream of step N
-                    rng_mod.restore_rng_state(self._pending_rng)
-                    self._pending_rng = None
-                batches_left = plan.batches_per_epoch - done_in_epoch * accum
-                while done_in_epoch < per_epoch and self.global_step < total:
-                    window = [b for _, b in zip(range(min(accum, batches_left)), it)]
-                    if not window:
-                        break
-                    batches_left -= len(window)
+        done = False
+        with profiler(self.args.profile, self.run_dir, self.device, lambda: self.state.global_step) as prof:
+            for epoch in range(state.global_step // plan.updates_per_epoch, plan.num_epochs):
+                micro_done = (state.global_step % plan.updates_per_epoch) * args.gradient_accumulation_steps
+                windows = self._epoch_windows(epoch, micro_done)
+                for window in windows:
                     self._optimizer_step(window)
-                    self.global_step += 1
-                    done_in_epoch += 1
-                    if profiler is not contextlib.nullcontext:
-                        getattr(profiler, "step", lambda: None)()
-                    epoch_end = done_in_epoch >= per_epoch or batches_left <= 0
-                    verdict = self._after_step(progress, epoch, epoch_end)
-                    if verdict:
-                        return verdict
-                epoch += 1
-                done_in_epoch = 0
+                    micro_done += len(window)
+                    state.global_step += 1
+                    state.epoch = epoch + micro_done / plan.batches_per_epoch
+                    if prof is not None:
+                        prof.step()
+                    done = self._after_step(progress)
+                    if self.stop.requested:
+                        if self.saved_step != state.global_step:
+                            self._save()
+                        progress.message(f"{self.stop.signal_name}: stopped at step {state.global_step}")
+                        return "stopped"
+                    if done:
+                        break
+                self._after_epoch(progress)  # also when max_steps or early stopping cut it short
+                if done or state.global_step >= plan.total_steps:
+                    break
+        self._finish_training(progress)
         return "finished"
 
-    def _epoch_iterator(self, epoch: int, skip_batches: int):
-        """The loader of an epoch, built without drawing from the global RNG, so a resumed run
-        and an uninterrupted one see the same dropout masks."""
+    def _epoch_windows(self, epoch: int, skip_batches: int):
+        """The epoch's micro-batches, `gradient_accumulation_steps` per update (fewer in the
+        epoch's last), starting `skip_batches` in. The loader is built without drawing from the
+        global RNG, so a resumed run and an uninterrupted one see the same dropout masks."""
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             loader = build_train_loader(self.bundle, self.args, self.ctx, epoch, skip_batches=skip_batches)
             it = iter(loader)
             first = next(it, None)  # loaders start (and draw worker seeds) lazily, on the first batch
-        return itertools.chain([first], it) if first is not None else iter(())
+        it = itertools.chain([first], it) if first is not None else iter(())
+        self.past.reset()
+        if self._pending_rng is not None:  # resumed: continue the RNG stream of step N
+            rng_mod.restore_rng_state(self._pending_rng)
+            self._pending_rng = None
+        accum, left = self.args.gradient_accumulation_steps, self.plan.batches_per_epoch - skip_batches
+        while left > 0:
+            window = list(itertools.islice(it, min(accum, left)))
+            if not window:
+                return
+            left -= len(window)
+            yield window
 
     def _optimizer_step(self, window: list[dict]) -> None:
-        """Forward/backward every micro-batch of the window, clip, step, schedule."""
-        items = [count_items(b, self.label_key) for b in window]
-        window_items = max(sum(items), 1)
-        for i, (batch, n) in enumerate(zip(window, items)):
-            self.window_samples += _batch_size(batch)
-            self.window_tokens += self._tokens(batch)
-            batch = _to_device(batch, self.device)
-            last = i == len(window) - 1
-            no_sync = getattr(self.model, "no_sync", None)
-            with (no_sync() if no_sync is not None and not last else contextlib.nullcontext()):
-                with self.precision.train_autocast():
-                    outputs = self.model(**self.past.feed(batch))
-                    loss = summed_loss(outputs, batch.get(self.label_key), n, self.smoothing) / window_items
-                self.past.keep(outputs)
-                self.precision.backward(loss)
-            self.window_loss += loss.detach()
-        max_norm = float(getattr(self.args, "max_grad_norm", 0.0) or 0.0)
-        if max_norm > 0:
-            self.precision.unscale(self.optimizer)
-            self.grad_norm = torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), max_norm)
-        self.precision.optimizer_step(self.optimizer)
-        if not self.plateau:
+        """Forward/backward every micro-batch of the window, clip, step, schedule (HF's order)."""
+        window_state, spec, n = self.state.window, self.loss_spec, len(window)
+        num_items = self._window_items(window)  # None unless the model normalises over the window itself
+        for i, batch in enumerate(window):
+            self.state.count(batch)
+            if self.device.type != "cpu":
+                batch = _to_device(batch, self.device)
+            with self._gradient_sync(i == n - 1), self.precision.train_autocast():
+                loss, outputs = model_loss(self.model, self.past.feed(batch), spec, num_items)
+                if num_items is None and n > 1:
+                    loss = loss / n  # HF: the mean of the micro-batches' means
+                elif num_items is not None and self.ctx.world_size > 1 and self.args.average_tokens_across_devices:
+                    loss = loss * self.ctx.world_size  # the count is global; DDP's gradient mean undoes this
+            self.past.keep(outputs)
+            del outputs  # the logits go before the next micro-batch's forward
+            self.precision.backward(loss)
+            window_state.add_loss(loss.detach())
+        self.precision.unscale(self.optimizer)  # fp16: clip and report the norm in real units
+        window_state.grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.clip_norm)
+        stepped = self.precision.optimizer_step(self.optimizer)
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this update ran at (HF logs it)
+        window_state.lr = lr.clone() if torch.is_tensor(lr) else lr  # a scheduler fills tensor rates in place
+        if stepped and not self.plateau:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.window_steps += 1
+        window_state.steps += 1
 
-    def _tokens(self, batch: dict) -> int:
-        if self.bundle.tokens_per_example:
-            return int(self.bundle.tokens_per_example) * _batch_size(batch)
-        ids = batch.get("input_ids")
-        return int(ids.numel()) if torch.is_tensor(ids) else 0
+    def _window_items(self, window: list[dict]) -> int | None:
+        """HF's num_items_in_batch for a model that takes it: the window's label items (summed
+        over ranks with average_tokens_across_devices)."""
+        num_items = self.loss_spec.num_items(window)
+        if num_items is not None and self.ctx.world_size > 1 and self.args.average_tokens_across_devices:
+            total = all_reduce_mean(torch.tensor(float(num_items), device=self.device), self.ctx)
+            num_items = int(round(total.item() * self.ctx.world_size))
+        return num_items
 
-    # -- logging, evaluation, saving --------------------------------------------------------
+    def _gradient_sync(self, last: bool):
+        """DDP's `no_sync` for all but the window's last micro-batch."""
+        return self.no_sync() if self.no_sync is not None and not last else self._no_context
 
-    def _due(self, strategy_field: str, steps_field: str, epoch_end: bool) -> bool:
-        strategy = getattr(self.args, strategy_field, "no") or "no"
-        if strategy == "steps":
-            every = resolve_interval(getattr(self.args, steps_field, None), self.plan.total_steps)
-            return bool(every) and self.global_step % every == 0
-        return strategy == "epoch" and epoch_end
+    # -- logging, evaluation, saving: HF's DefaultFlowCallback --------------------------------
 
-    def _after_step(self, progress: ProgressLine, epoch: int, epoch_end: bool) -> str | None:
-        """Log, evaluate, save and decide whether to stop, in HF's order."""
-        args, step = self.args, self.global_step
+    def _after_step(self, progress: ProgressLine) -> bool:
+        """Log, evaluate and save as HF does at a step's end; True when training should stop."""
+        args, step = self.args, self.state.global_step
         last = step >= self.plan.total_steps
-        if (self._due("logging_strategy", "logging_steps", epoch_end)
-                or (step == 1 and getattr(args, "logging_first_step", False))
-                or (last and getattr(args, "logging_strategy", "no") != "no" and self.window_steps)):
+        if (self.log_every and step % self.log_every == 0) or (step == 1 and args.logging_first_step):
             self._log(progress)
         improved = False
-        if self._due("eval_strategy", "eval_steps", epoch_end):
-            delay = float(getattr(args, "eval_delay", 0) or 0)
-            position = epoch + 1 if getattr(args, "eval_strategy", "no") == "epoch" else step
-            if position >= delay:
-                improved = self._evaluate()
-        sample_every = int(getattr(args, "sample_every", 0) or 0)
-        if sample_every and step % sample_every == 0:
+        if args.eval_strategy == "steps" and args.eval_delay <= step and (
+                (self.eval_every and step % self.eval_every == 0) or last):  # HF also evaluates at max_steps
+            improved = self._evaluate()
+        if args.sample_every and step % args.sample_every == 0:
             self._sample()
-        empty_every = int(getattr(args, "torch_empty_cache_steps", None) or 0)
-        if empty_every and step % empty_every == 0 and self.device.type == "cuda":
+        if args.torch_empty_cache_steps and step % args.torch_empty_cache_steps == 0 and self.device.type == "cuda":
             torch.cuda.empty_cache()
-        save_strategy = getattr(args, "save_strategy", "no") or "no"
-        stop_early = self.best.should_stop
-        stopping = self.stop.requested
-        if (self._due("save_strategy", "save_steps", epoch_end) or (save_strategy == "best" and improved)
-                or (last and save_strategy not in ("no", "best")) or stopping):
+        if ((self.save_every and step % self.save_every == 0) or (last and args.save_strategy == "steps")
+                or (args.save_strategy == "best" and improved)):
             self._save()
-        if stopping:
-            progress.message(f"{self.stop.signal_name}: stopped at step {step}")
-            return "stopped"
-        if stop_early:
-            progress.message(f"early stopping at step {step}")
-        if last or stop_early:
-            if getattr(args, "load_best_model_at_end", False) and self.best.best_model_checkpoint:
-                path = self.run_dir / self.best.best_model_checkpoint
-                if path.is_dir():
-                    ckpt.load_checkpoint(path, self.raw_model, restore_rng=False)
-                    progress.message(f"loaded the best model from {path.name}")
-            return "finished"
-        return None
+        return last or self.state.best.should_stop
+
+    def _after_epoch(self, progress: ProgressLine) -> None:
+        """HF's epoch end, reached also when max_steps or early stopping ends the epoch early."""
+        args = self.args
+        if args.logging_strategy == "epoch":
+            self._log(progress)
+        improved = False
+        if args.eval_strategy == "epoch" and args.eval_delay <= self.state.epoch:
+            improved = self._evaluate()
+        if args.save_strategy == "epoch" or (args.save_strategy == "best" and improved):
+            self._save()
 
     def _log(self, progress: ProgressLine) -> None:
-        loss_sum = self.window_loss
+        state, window = self.state, self.state.window
+        if window.steps == 0:  # nothing since the last log (HF: global_step > last logged step)
+            return
+        loss_sum = window.fold()
         if self.ctx.world_size > 1:
-            loss_sum = all_reduce_mean(loss_sum, self.ctx)
-        elapsed = max(time.perf_counter() - self.window_t0, 1e-9)
-        # The mean is taken on the host: one tensor op less per logging step.
-        loss = float(loss_sum.item()) / max(self.window_steps, 1)
-        fields = {"step": self.global_step, "epoch": self._epoch_float(), "loss": loss,
-                  "learning_rate": float(self.optimizer.param_groups[0]["lr"])}
-        if self.grad_norm is not None:
-            fields["grad_norm"] = float(self.grad_norm.item())
-        fields["samples_per_second"] = round(self.window_samples * self.ctx.world_size / elapsed, 3)
-        if self.window_tokens:
-            fields["tokens_per_second"] = round(self.window_tokens * self.ctx.world_size / elapsed, 3)
-        fields.update(memory_fields(self.device, peak=not getattr(self.args, "skip_memory_metrics", True)))
+            loss_sum = float(all_reduce_mean(torch.tensor(loss_sum, device=self.device), self.ctx).item())
+        elapsed = max(time.perf_counter() - window.t0, 1e-9)
+        state.loss_total += loss_sum
+        state.loss_steps += window.steps
+        fields = {"step": state.global_step, "epoch": state.epoch, "loss": loss_sum / window.steps,
+                  "grad_norm": float(window.grad_norm.item()), "learning_rate": float(window.lr)}
+        fields.update(self._tokens_seen_fields(), samples_per_second=round(window.samples * self.ctx.world_size / elapsed, 3))
+        if window.tokens:
+            fields["tokens_per_second"] = round(window.tokens * self.ctx.world_size / elapsed, 3)
+        fields.update(memory_fields(self.device, peak=not self.args.skip_memory_metrics))
         self._emit("train", **fields)
-        progress.update(self.global_step, fields["loss"], fields["learning_rate"],
+        progress.update(state.global_step, fields["loss"], fields["learning_rate"],
                         fields["samples_per_second"], fields.get("tokens_per_second"))
-        self._reset_window()
+        window.reset()
+
+    def _tokens_seen_fields(self) -> dict:
+        if self.args.include_num_input_tokens_seen == "no":
+            return {}
+        seen = self.state.tokens_seen
+        if self.ctx.world_size > 1:
+            seen = int(all_reduce_mean(torch.tensor(float(seen), device=self.device), self.ctx).item() * self.ctx.world_size)
+        runtime = max(time.time() - self.t0, 1e-9)
+        session = seen - self.tokens_at_start * (self.ctx.world_size if self.ctx.world_size > 1 else 1)
+        return {"num_input_tokens_seen": seen, "train_runtime": round(runtime, 4),
+                "train_tokens_per_second": round(session / runtime, 3)}
+
+    def _finish_training(self, progress: ProgressLine) -> None:
+        """HF's end of training: the summary, the best model loaded, `save_total_limit = 1` honoured."""
+        state, best, args = self.state, self.state.best, self.args
+        batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * self.ctx.world_size
+        examples = self.plan.total_steps * batch if args.max_steps > 0 else len(self.bundle.train_dataset) * args.num_train_epochs
+        self._emit("summary", **state.summary(self.plan.total_steps, examples, state.global_step - self.first_step,
+                                              time.time() - self.t0))
+        if best.should_stop:
+            progress.message(f"early stopping at step {state.global_step}")
+        if args.load_best_model_at_end and best.best_model_checkpoint:
+            path = self.run_dir / best.best_model_checkpoint
+            if path.is_dir():
+                ckpt.load_checkpoint(path, self.raw_model, restore_rng=False)
+                progress.message(f"loaded the best model from {path.name}")
+        if self.ctx.is_main and best.best_model_checkpoint and args.save_total_limit == 1:
+            ckpt.keep_only(self.run_dir, self.run_dir / best.best_model_checkpoint)
 
     def _eval_loader(self):
         if self.bundle.eval_dataset is None:
             raise TuitrainError("evaluation: this task has no eval dataset (set eval_strategy = \"no\")")
         return build_eval_loader(self.bundle, self.args, self.ctx)
 
-    def _sum_across(self, loss_sum: torch.Tensor, n_items: int):
-        if self.ctx.world_size == 1:
-            return loss_sum, n_items
-        pair = torch.stack([loss_sum, torch.tensor(float(n_items), device=loss_sum.device, dtype=loss_sum.dtype)])
-        pair = all_reduce_mean(pair, self.ctx) * self.ctx.world_size
-        return pair[0], int(pair[1].item())
+    def _sum_across(self, sums: torch.Tensor) -> torch.Tensor:
+        return sums if self.ctx.world_size == 1 else all_reduce_mean(sums, self.ctx) * self.ctx.world_size
 
-    def _evaluate(self, standalone: bool = False) -> bool:
-        """One evaluation: an `eval` event, a `sample` when generating; True if a new best."""
+    def _evaluate(self, standalone: bool = False, on_start: bool = False) -> bool:
+        """One evaluation and its `eval` event; True if it is a new best. As HF, the one of
+        `eval_on_start` steps no scheduler and counts for neither best model nor early stopping."""
         model = self.model
         dtype = self.precision.full_eval_dtype
         if standalone and dtype is not None:  # HF casts the whole model only outside training
             model = self.raw_model.to(dtype)
         self.past.reset()  # HF drops the training cache at each evaluation
-        metrics = evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                           self.bundle.compute_metrics, "eval", self._sum_across)
-        self._emit("eval", step=self.global_step, epoch=self._epoch_float(), **metrics)
-        if getattr(self.args, "predict_with_generate", False):
+        try:
+            metrics = evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
+                               self.bundle.compute_metrics, "eval", self._sum_across, self.loss_spec)
+        except Exception as exc:
+            if self.args.auto_find_batch_size and autobatch.is_oom(exc):
+                raise TuitrainError("evaluation ran out of memory; auto_find_batch_size shrinks only the training "
+                                    "batch (lower per_device_eval_batch_size)") from exc
+            raise
+        tokens = self._tokens_seen_fields() if self.args.include_num_input_tokens_seen != "no" else {}
+        self._emit("eval", step=self.state.global_step, epoch=self.state.epoch, **metrics,
+                   **({"num_input_tokens_seen": tokens["num_input_tokens_seen"]} if tokens else {}))
+        if self.args.predict_with_generate:
             self._sample()
-        if self.plateau:
-            self.scheduler.step(self.best.value(metrics))
-        if standalone:
+        if standalone or on_start:
             return False
-        return self.best.update(metrics, self.global_step)
+        best = self.state.best
+        best.early_stopping_check(metrics)
+        if self.plateau:
+            self.scheduler.step(best.value(metrics))
+        return best.update(metrics, self.state.global_step)
 
     def _sample(self) -> None:
         """Generate text from the task's prompt and emit it as a `sample` event (rank 0)."""
@@ -391,59 +469,12 @@ class Trainer:
             text = generate_sample(self.raw_model, self.bundle, self.args, self.device, self.precision.eval_autocast,
                                    self.generation)
             if text is not None:
-                self._emit("sample", step=self.global_step, text=text)
+                self._emit("sample", step=self.state.global_step, text=text)
 
     def _predict(self) -> None:
         metrics = evaluate(self.model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                           self.bundle.compute_metrics, "test", self._sum_across)
-        self._emit("predict", step=self.global_step, **metrics)
-
-    def _save(self) -> None:
-        """Checkpoint (rank 0), rotate keeping the best, and emit a `checkpoint` event."""
-        step = self.global_step
-        name = f"checkpoint-{step}"
-        is_best = self.best.best_step == step
-        if is_best:
-            self.best.best_model_checkpoint = name
-        state = {
-            "global_step": step, "epoch": self._epoch_float(), "max_steps": self.plan.total_steps,
-            "sampler": {"epoch": step // self.plan.updates_per_epoch,
-                        "batches_seen": (step % self.plan.updates_per_epoch) * int(self.args.gradient_accumulation_steps)},
-            "log_history": self.log_history, "best": self.best.state_dict(),
-            "best_metric": self.best.best_metric, "best_model_checkpoint": self.best.best_model_checkpoint,
-            "window": {"loss": float(self.window_loss.item()), "steps": self.window_steps,
-                       "samples": self.window_samples, "tokens": self.window_tokens},
-            "config": redacted(self.preset.values()),
-        }
-        if self.ctx.is_main:
-            try:
-                path = ckpt.save_checkpoint(self.run_dir, step, self.raw_model, self.optimizer, self.scheduler,
-                                            self.precision.scaler, state,
-                                            save_only_model=bool(getattr(self.args, "save_only_model", False)))
-            except ckpt.CheckpointSaveError as exc:
-                self._emit("warning", step=step, message=str(exc))
-            else:
-                size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-                self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=is_best)
-                self.integrations.on_save(path, step, self._epoch_float())
-                keep = self.run_dir / self.best.best_model_checkpoint if self.best.best_model_checkpoint else None
-                ckpt.rotate_checkpoints(self.run_dir, getattr(self.args, "save_total_limit", None), keep=keep)
-        barrier(self.ctx)
-
-    def _profiler(self):
-        if not getattr(self.args, "profile", False):
-            return contextlib.nullcontext()
-        out = self.run_dir / "profile"
-        out.mkdir(parents=True, exist_ok=True)
-
-        def export(prof) -> None:
-            prof.export_chrome_trace(str(out / f"trace-step{self.global_step}.json"))
-
-        activities = [torch.profiler.ProfilerActivity.CPU]
-        if self.device.type == "cuda":
-            activities.append(torch.profiler.ProfilerActivity.CUDA)
-        return torch.profiler.profile(activities=activities, on_trace_ready=export,
-                                      schedule=torch.profiler.schedule(wait=1, warmup=1, active=3, repeat=1))
+                           self.bundle.compute_metrics, "test", self._sum_across, self.loss_spec)
+        self._emit("predict", step=self.state.global_step, **metrics)
 
     def close(self) -> None:
         """Close the event stream and leave the process group."""

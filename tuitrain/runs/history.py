@@ -49,6 +49,7 @@ class RunHistory:
         self.last_step = 0
         self.max_steps: int | None = None
         self.status: dict[str, Any] | None = None
+        self.summary: dict[str, Any] | None = None  # the end-of-training summary event
         self._rate: list[tuple[float, int]] = []
 
     @property
@@ -96,7 +97,7 @@ class RunHistory:
             self.start = event
             if isinstance(event.get("max_steps"), int):
                 self.max_steps = event["max_steps"]
-            self.status = None
+            self.status = self.summary = None
             resumed = event.get("step")
             # Any later segment (a resume, or a restart from scratch after a crash before the
             # first checkpoint) replaces the earlier segment's events past its step.
@@ -109,6 +110,8 @@ class RunHistory:
             del self.samples[:-self.keep_samples]
         elif kind == "status":
             self.status = event
+        elif kind == "summary":
+            self.summary = event
         elif kind == "warning":
             self.warnings.append(event)
             del self.warnings[:-self.keep_samples]

@@ -48,6 +48,7 @@ class RunInfo:
     error: str | None = None
     device: dict[str, Any] | None = None  # the last `start` event's `device`: where it trains
     elapsed_s: float | None = None  # time spent training, over every segment (a resume adds one)
+    summary: dict | None = None  # the end-of-training summary event (train_loss, train_runtime, …)
 
     @property
     def progress(self) -> float | None:
@@ -138,6 +139,9 @@ def _progress(run_dir: Path, info: RunInfo) -> None:
                 info.step = event["step"]
             if isinstance(event.get("device"), dict):
                 info.device = event["device"]
+            info.summary = None
+        elif kind == "summary":
+            info.summary = event
         elif kind == "train" and isinstance(event.get("step"), (int, float)):
             train.append(event)
             info.step = int(event["step"])

@@ -56,15 +56,15 @@ def resolve_resume_source(preset: Any) -> None:
 
     Raises `TuitrainError` naming the field and the path when there is none.
     """
-    value = getattr(preset.args, "resume_from_checkpoint", None)
+    value = preset.args.resume_from_checkpoint
     if not value:
         return
     if value == "last":
         path = last_checkpoint_of(Path(str(preset.path)).stem or "preset")
     else:
         path = checkpoint_folder(value)
-    preset.args.resume_from_checkpoint = str(path.resolve())
-    if getattr(preset.args, "auto_find_batch_size", False):
+    preset.args = preset.args.replace(resume_from_checkpoint=str(path.resolve()))
+    if preset.args.auto_find_batch_size:
         _adopt_batch_size(preset, path)
 
 
@@ -72,9 +72,9 @@ def _adopt_batch_size(preset: Any, path: Path) -> None:
     """As HF does with auto_find_batch_size: continue with the batch size the checkpoint
     trained with (a run that shrank its batch records the one that fitted)."""
     try:
-        saved = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-        batch = (saved.get("config") or {}).get("core.per_device_train_batch_size")
+        # HF's TrainerState field, as transformers reads it back with auto_find_batch_size
+        batch = json.loads((path / "trainer_state.json").read_text(encoding="utf-8")).get("train_batch_size")
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):
         return  # the engine refuses an unreadable checkpoint, with the reason
     if type(batch) is int and batch >= 1:
-        preset.args.per_device_train_batch_size = batch
+        preset.args = preset.args.replace(per_device_train_batch_size=batch)

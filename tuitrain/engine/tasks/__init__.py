@@ -27,13 +27,13 @@ def _builder(name: str):
 def build_task(task_spec, args, ctx=None) -> TaskBundle:
     """Build the task a preset names (`task_spec.name`, `task_spec.options`).
 
-    A relative plug-in file path is looked up from the working directory, then beside the
-    preset (`task_spec.base_dir` or the folder of `args.preset_path` when present).
+    A relative plug-in file path is looked up from the working directory, then in
+    `task_spec.base_dir` when the spec has one (`load_preset` already anchors it beside the preset).
     """
     name = str(getattr(task_spec, "name", "") or "")
     options = dict(getattr(task_spec, "options", None) or {})
     if is_entry_point(name):
-        base = getattr(task_spec, "base_dir", None) or getattr(args, "preset_path", None)
+        base = getattr(task_spec, "base_dir", None)
         base_dir = Path(base).parent if base and Path(base).suffix == ".toml" else (Path(base) if base else None)
         return build_plugin(name, options, args, base_dir)
     if name not in BUILTIN:

@@ -27,7 +27,7 @@ from textual.widgets import ProgressBar, Static
 from tuitrain.errors import TuitrainError
 from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.telemetry import TelemetrySampler
-from tuitrain.textfmt import format_duration
+from tuitrain.textfmt import format_duration, format_summary
 from tuitrain.ui.screens.base import TuitrainScreen
 from tuitrain.ui.widgets.chartdraw import format_number, format_seconds
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, LossChart, chart_width
@@ -331,6 +331,8 @@ class DashboardScreen(TuitrainScreen):
         # already in the stdout.log panel.
         headline = str(error).strip().splitlines()[0] if error and str(error).strip() else ""
         text = " · ".join(parts) + (f"\nerror: {visible(headline).plain}" if headline else "")
+        if h.summary:
+            text += f"\ntrained: {format_summary(h.summary)}"
         set_text(self.query_one("#status-text", Static), text)
         self.query_one(ProgressBar).update(total=total or None, progress=h.last_step)
 
