@@ -32,6 +32,14 @@ signal.signal(signal.SIGTERM, on_term)
 out = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
 
 
+def checkpoint(step):
+    """A folder with the files `tuitrain.layout` requires of a complete checkpoint."""
+    folder = run_dir / f"checkpoint-{step}"
+    folder.mkdir(exist_ok=True)
+    (folder / "model.safetensors").write_bytes(b"fake weights")
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+
+
 def emit(kind, **fields):
     out.write(json.dumps({"kind": kind, "t": time.time(), **fields}) + "\n")
     out.flush()
@@ -46,9 +54,9 @@ for step in range(start + 1, steps + 1):
     emit("train", step=step, loss=1.0 / step, learning_rate=0.1)
     print(f"step {step}/{steps}", flush=True)
     if stop:
-        (run_dir / f"checkpoint-{step}").mkdir()
+        checkpoint(step)
         emit("checkpoint", step=step, path=f"checkpoint-{step}")
         emit("status", state="stopped", error=None)
         sys.exit(0)
-(run_dir / f"checkpoint-{steps}").mkdir(exist_ok=True)
+checkpoint(steps)
 emit("status", state="finished", error=None)

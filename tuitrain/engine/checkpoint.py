@@ -6,20 +6,27 @@ non-tensor state), `trainer_state.json` (the trainer's dict plus `scheduler_stat
 `scaler_state`, `rng_state` and a `checkpoint_files` manifest of sizes and CRC32s).
 
 A save writes into `.checkpoint-N.tmp-<pid>/`, fsyncs every file and the directory, then
-renames it into place: a `checkpoint-N/` that exists is complete. A load parses and checks
+renames it into place: a `checkpoint-N/` that exists is complete. Saving a step that exists
+already (the last step of a resumed run) swaps the two folders in one atomic
+`renameat2(RENAME_EXCHANGE)`; where the filesystem cannot, the old folder is renamed aside
+first and the next start puts a complete copy back if a kill fell between the two renames.
+What "complete" means is `tuitrain.layout.CHECKPOINT_FILES`. A load parses and checks
 everything before it copies anything into the model or optimizer.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from tuitrain import layout
 
 from tuitrain.engine import rng as rng_mod
 from tuitrain.engine.safe_state import (
@@ -39,8 +46,8 @@ from tuitrain.engine.safe_state import (
 from tuitrain.errors import TuitrainError
 
 FORMAT_VERSION = 1
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-TMP_RE = re.compile(r"^\.checkpoint-.+\.(?:tmp|old)-(\d+)$")
+CHECKPOINT_RE = layout.CHECKPOINT_RE
+TMP_RE = layout.LEFTOVER_RE
 RESERVED_KEYS = ("scheduler_state", "scaler_state", "rng_state", "checkpoint_files", "checkpoint_format")
 MATCHING_SHAPE_STATES = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "sum", "grad_avg"}
 
@@ -68,13 +75,13 @@ def save_checkpoint(
 ) -> Path:
     """Write `output_dir/checkpoint-{step}/` atomically and return its path."""
     output_dir = Path(output_dir)
-    final = output_dir / f"checkpoint-{step}"
-    tmp = output_dir / f".checkpoint-{step}.tmp-{os.getpid()}"
+    final = output_dir / layout.checkpoint_name(step)
+    tmp = output_dir / layout.leftover_name(step, "tmp")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
             shutil.rmtree(tmp)
-        tmp.mkdir()
+        tmp.mkdir(mode=layout.file_mode(0o777))
         state = _state_json(trainer_state or {}, scheduler, scaler)
         files: dict[str, dict[str, int]] = {}
         files["model.safetensors"] = write_model_file(model, tmp / "model.safetensors")
@@ -85,14 +92,7 @@ def save_checkpoint(
         state["checkpoint_files"] = files
         write_json_durably(tmp / "trainer_state.json", state)  # last: its presence marks completeness
         fsync_dir(tmp)
-        old = None
-        if final.exists():  # re-saving a step (e.g. at the end of a resumed run): swap atomically
-            old = output_dir / f".checkpoint-{step}.old-{os.getpid()}"
-            os.rename(final, old)
-        os.rename(tmp, final)
-        fsync_dir(output_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _put_in_place(tmp, final, step)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = exc.strerror or str(exc)
@@ -104,6 +104,53 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointSaveError(f"could not save checkpoint-{step}: {exc}") from None
     return final
+
+
+def _put_in_place(tmp: Path, final: Path, step: int) -> None:
+    """Rename the finished `tmp` to `final`; a `final` that exists is swapped out atomically."""
+    if not os.path.lexists(final):
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+        return
+    if exchange(tmp, final):  # `tmp` now holds the old copy
+        fsync_dir(final.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    old = final.parent / layout.leftover_name(step, "old")
+    os.rename(final, old)  # a kill here leaves both copies aside: `recover_leftovers` puts one back
+    os.rename(tmp, final)
+    fsync_dir(final.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_renameat2: Any = None
+
+
+def exchange(a: str | Path, b: str | Path) -> bool:
+    """Swap two existing paths in one step (Linux `renameat2(RENAME_EXCHANGE)`).
+
+    False where the C library or the filesystem cannot; `OSError` for any other failure.
+    """
+    global _renameat2
+    if _renameat2 is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = libc.renameat2
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            fn.restype = ctypes.c_int
+            _renameat2 = fn
+        except (OSError, AttributeError):
+            _renameat2 = False
+    if _renameat2 is False:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
 
 
 def write_model_file(model: torch.nn.Module, path: Path) -> dict[str, int]:
@@ -322,22 +369,13 @@ def _load_foreign(path: Path, model: torch.nn.Module, allow_pickle: bool) -> dic
 # -- listing, rotation, cleanup -------------------------------------------------------------
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete `checkpoint-N/` directories, oldest step first."""
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        return []
-    found = []
-    for entry in output_dir.iterdir():
-        m = CHECKPOINT_RE.match(entry.name)
-        if m and entry.is_dir() and (entry / "trainer_state.json").is_file():
-            found.append((int(m.group(1)), entry))
-    return [p for _, p in sorted(found)]
+    """Complete `checkpoint-N/` directories, oldest step first (`tuitrain.layout`)."""
+    return layout.complete_checkpoints(output_dir)
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     """The newest complete checkpoint, or None."""
-    found = list_checkpoints(output_dir)
-    return found[-1] if found else None
+    return layout.latest_complete_checkpoint(output_dir)
 
 
 def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Path | None = None) -> list[Path]:
@@ -356,35 +394,46 @@ def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Pa
             limit = 2
     doomed = ordered[: max(0, len(ordered) - limit)]
     for path in doomed:
-        trash = path.with_name(f".{path.name}.old-{os.getpid()}")
+        trash = path.with_name(layout.leftover_name(layout.checkpoint_step(path), "trash"))
         os.rename(path, trash)  # gone from listings at once, even if the delete is cut short
         shutil.rmtree(trash, ignore_errors=True)
     return doomed
 
 
+def _holds_checkpoint(folder: Path) -> bool:
+    """Whether a leftover folder holds every file of a complete checkpoint."""
+    return all((folder / name).is_file() and (folder / name).stat().st_size > 0 for name in layout.CHECKPOINT_FILES)
+
+
 def clean_stale_tmp(output_dir: str | Path) -> list[Path]:
-    """Remove `.checkpoint-*.tmp-<pid>` / `.old-<pid>` leftovers of processes that are gone."""
+    """Tidy what killed saves left: put back a step whose only complete copy was set aside
+    (a kill between the two renames of a re-save), and remove every other
+    `.checkpoint-N.{tmp,old,trash}-<pid>` of a process that is gone. Returns what was removed.
+
+    The caller owns the run directory (its owner lock), so no other save is in progress.
+    """
     output_dir = Path(output_dir)
-    removed = []
+    removed: list[Path] = []
     if not output_dir.is_dir():
         return removed
+    by_step: dict[str, list[tuple[str, Path]]] = {}
     for entry in output_dir.iterdir():
         m = TMP_RE.match(entry.name)
-        if not m:
+        if not m or int(m.group(3)) == os.getpid():
             continue
-        pid = int(m.group(1))
-        if pid != os.getpid() and _alive(pid):
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
-        removed.append(entry)
+        by_step.setdefault(m.group(1), []).append((m.group(2), entry))
+    for name, leftovers in by_step.items():
+        final = output_dir / name
+        if not os.path.lexists(final):
+            # a finished save (tmp) is newer than the copy it was replacing (old)
+            for kind in ("tmp", "old"):
+                found = next((p for k, p in leftovers if k == kind and _holds_checkpoint(p)), None)
+                if found is not None:
+                    os.rename(found, final)
+                    fsync_dir(output_dir)
+                    leftovers = [(k, p) for k, p in leftovers if p != found]
+                    break
+        for _, path in leftovers:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
