@@ -26,11 +26,11 @@ from . import checkpoint as ckpt
 from . import rng as rng_mod
 from .bestmodel import BestTracker
 from .data import build_eval_loader, build_train_loader
-from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
+from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, window_mean, wrap_model
 from .evaluate import evaluate, generate_sample
 from .generation import load_generation_config
 from .integrations import Integrations
-from .events import EventWriter
+from .events import SAVE_FAILED, EventWriter, exit_code
 from .losses import count_items, label_key, summed_loss
 from .optim import build_optimizer
 from .past import PastState
@@ -187,7 +187,7 @@ class Trainer:
                 self._predict()
             self.integrations.finish(state, self.raw_model)
             self._emit("status", state=state, error=None)
-            return 0
+            return exit_code(state, self.events)
         except autobatch.SmallerBatchNeeded:
             raise  # the caller (train_with_auto_batch) restarts with a smaller batch
         except Exception as exc:  # noqa: BLE001 - the run records every failure
@@ -311,7 +311,7 @@ class Trainer:
             torch.cuda.empty_cache()
         save_strategy = getattr(args, "save_strategy", "no") or "no"
         stop_early = self.best.should_stop
-        stopping = self.stop.requested
+        stopping = self.stop.agreed(self.ctx)  # every rank decides alike, before any collective below
         if (self._due("save_strategy", "save_steps", epoch_end) or (save_strategy == "best" and improved)
                 or (last and save_strategy not in ("no", "best")) or stopping):
             self._save()
@@ -405,7 +405,7 @@ class Trainer:
                         "batches_seen": (step % self.plan.updates_per_epoch) * int(self.args.gradient_accumulation_steps)},
             "log_history": self.log_history, "best": self.best.state_dict(),
             "best_metric": self.best.best_metric, "best_model_checkpoint": self.best.best_model_checkpoint,
-            "window": {"loss": float(self.window_loss.item()), "steps": self.window_steps,
+            "window": {"loss": window_mean(self.window_loss, self.ctx), "steps": self.window_steps,
                        "samples": self.window_samples, "tokens": self.window_tokens},
             "config": redacted(self.preset.values()),
         }
@@ -415,7 +415,7 @@ class Trainer:
                                             self.precision.scaler, state,
                                             save_only_model=bool(getattr(self.args, "save_only_model", False)))
             except ckpt.CheckpointSaveError as exc:
-                self._emit("warning", step=step, message=str(exc))
+                self._emit("warning", step=step, message=str(exc), code=SAVE_FAILED)
             else:
                 size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
                 self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=is_best)
