@@ -204,7 +204,7 @@ class DashboardScreen(Screen):
         h = self.history
         series = h.series
         total = h.max_steps
-        parts = [f"state {h.state}", f"step {h.last_step}/{total if total else '?'}"]
+        parts = [f"state {h.state_text}", f"step {h.last_step}/{total if total else '?'}"]
         if total:
             parts.append(f"{100 * h.last_step / total:.1f}%")
         parts.append(f"ETA {format_duration(h.eta_s, unknown='–', with_seconds=True)}")

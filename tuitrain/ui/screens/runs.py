@@ -32,6 +32,8 @@ STATE_STYLE = {
     "stopped": ("warning", ""),
     "finished": ("primary", ""),
     "failed": ("error", "bold"),
+    "unreadable": ("error", ""),
+    "stalled": ("warning", "bold"),
 }
 
 
@@ -82,7 +84,9 @@ def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar
     gpu = getattr(run, "gpus", None) or getattr(run, "gpu", None)
     cells = {
         "run": Text(run.name),
-        "state": Text(state, style=state_style(state, theme)),
+        # `stalled (no event for 4m)`, `finished · 6 checkpoint saves failed` (runs.statetext)
+        "state": Text(getattr(run, "state_text", state),
+                      style=state_style("stalled" if getattr(run, "stalled_for", None) else state, theme)),
         "preset": Text(str(run.preset_name or "-")),
         "progress": progress_bar(run.step, run.max_steps, width=bar_width),
         "step": Text(f"{run.step or 0}/{run.max_steps or '?'}"),
