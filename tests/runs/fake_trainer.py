@@ -1,6 +1,9 @@
 """A stand-in trainer for runs tests: writes events like the engine, honours SIGTERM.
 
-Usage: fake_trainer.py RUN_DIR STEPS SLEEP [--crash-at N] [--resume-from checkpoint-N]
+Usage: fake_trainer.py RUN_DIR STEPS SLEEP [--crash-at N] [--exit-code N] [--resume-from checkpoint-N]
+
+`--exit-code N` exits with N after its final status event (torchrun exits 1 after a SIGTERM
+that landed as the run ended).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 run_dir = Path(sys.argv[1])
 steps, pause = int(sys.argv[2]), float(sys.argv[3])
 crash_at = int(sys.argv[sys.argv.index("--crash-at") + 1]) if "--crash-at" in sys.argv else None
+exit_code = int(sys.argv[sys.argv.index("--exit-code") + 1]) if "--exit-code" in sys.argv else 0
 start = 0
 resumed = None
 if "--resume-from" in sys.argv:
@@ -57,6 +61,7 @@ for step in range(start + 1, steps + 1):
         checkpoint(step)
         emit("checkpoint", step=step, path=f"checkpoint-{step}")
         emit("status", state="stopped", error=None)
-        sys.exit(0)
+        sys.exit(exit_code)
 checkpoint(steps)
 emit("status", state="finished", error=None)
+sys.exit(exit_code)
