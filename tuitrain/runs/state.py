@@ -76,13 +76,18 @@ def last_status_event(run_dir: Path, max_bytes: int = 65536) -> dict[str, Any] |
 def derive_state(run_dir: Path, info: dict[str, Any]) -> tuple[str, str | None]:
     """(state, error) of the run whose `run.json` is `info`."""
     recorded = info.get("state") or "queued"
-    if recorded in ENDED_STATES:
-        return recorded, info.get("error")
     if run_alive(run_dir, info):
         status = last_status_event(run_dir)
-        if status and status.get("state") == "stopping":
+        reported = status.get("state") if status else None
+        if reported == "stopping":
             return "stopping", None
-        return (recorded if recorded in ACTIVE_STATES else "running"), None
+        if recorded in ENDED_STATES:
+            # Ending (the supervisor has written the outcome), or being started again (a resume
+            # before it records "queued", an engine started by hand): the event stream tells.
+            return (recorded, info.get("error")) if reported != "running" else ("running", None)
+        return recorded, None
+    if recorded in ENDED_STATES:
+        return recorded, info.get("error")
     # Nothing of the run is alive, and no supervisor recorded how it ended.
     status = last_status_event(run_dir)
     reported = status.get("state") if status else None
