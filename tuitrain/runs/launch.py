@@ -185,6 +185,8 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
     run_dir = info.run_dir
     require_own(run_dir, "resume", trust_owner,
                 " (its preset's code would run as you; pass --trust-owner if you trust it)")
+    if info.state in ACTIVE:
+        raise WrongStateError(f"run {info.name} is {info.state}; stop it before resuming")
     with RunLock.acquire(run_dir, "launcher") as lock:
         info = run_info(run_dir)  # again, under the lock: nothing else can start it now
         if info.state in ACTIVE:
