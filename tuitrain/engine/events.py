@@ -140,7 +140,7 @@ class EventWriter:
         event = {"kind": "warning", "t": round(time.time(), 3), "step": step,
                  "message": f"{self._lost_untold} event(s) could not be written to {METRICS} "
                             f"({self._last_error}); they are missing from the run's history",
-                 "lost_events": self.lost}
+                 "lost_events": self.lost, "failed_saves": self.failed_saves}
         if not self._write(encode_event(event)):
             return False
         self._lost_untold = 0
