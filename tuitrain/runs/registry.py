@@ -86,7 +86,9 @@ def _registry_file() -> Path:
 def record_launched(run_dir: Path) -> None:
     """Remember `run_dir` in the registry of launched runs (idempotent, locked)."""
     path = _registry_file()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):  # each one private (XDG), not only the last
+        folder.mkdir(mode=0o700, exist_ok=True)
     line = str(Path(run_dir).resolve())
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
