@@ -79,7 +79,7 @@ def test_crash_reports_failed_and_kill_command(isolated):
     assert "boom at step 3" in info.error
     with pytest.raises(L.WrongStateError, match="not running"):
         L.stop(run_dir)
-    with pytest.raises(L.WrongStateError, match="no complete checkpoint"):
+    with pytest.raises(L.WrongStateError, match="no checkpoint"):
         L.resume(run_dir)
     run2 = make_run(isolated, "r2")
     L.start_supervised(run2, fake_argv(run2, 400, 0.05))

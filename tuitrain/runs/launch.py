@@ -162,7 +162,7 @@ def _checkpoint_to_resume(run_dir: Path, name: str, checkpoint: str | None) -> s
     if checkpoint is None:
         found = latest_complete_checkpoint(run_dir)
         if found is None:
-            raise WrongStateError(f"run {name} has no complete checkpoint to resume from")
+            raise WrongStateError(f"run {name} has no checkpoint to resume from (no complete checkpoint-N folder)")
         return found.name
     chosen = Path(checkpoint).name
     if checkpoint_step(chosen) is None or not (run_dir / chosen).exists():
