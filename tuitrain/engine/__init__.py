@@ -33,7 +33,11 @@ def _fail_early(run_dir: Path, exc: BaseException) -> int:
     else:
         print(traceback.format_exc(), file=sys.stderr, flush=True)
     if int(os.environ.get("RANK", "0")) == 0 and run_dir.is_dir():
-        writer = EventWriter(run_dir)
+        try:
+            writer = EventWriter(run_dir)
+        except OSError as why:  # the event log cannot be opened: the exit code and stderr still tell
+            print(f"tuitrain: cannot record the failure in {run_dir}: {why.strerror or why}", file=sys.stderr)
+            return 1
         writer.emit("status", state="failed", error=(line.splitlines() or [type(exc).__name__])[0])
         writer.close()
     return 1

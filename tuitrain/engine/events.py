@@ -21,11 +21,13 @@ import io
 import json
 import math
 import os
+import stat
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from tuitrain.errors import TuitrainError
 from tuitrain.layout import (
     EXIT_FINISHED_UNRECORDED, EXIT_OK, EXIT_STOPPED_UNRECORDED, MAX_EVENT_BYTES, METRICS, file_mode,
 )
@@ -99,7 +101,13 @@ class EventWriter:
         self._needs_newline = False
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, file_mode())
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK,
+                               file_mode())
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):  # a FIFO would block the trainer once full
+                os.close(self._fd)
+                self._fd = None
+                raise TuitrainError(f"{self.path}: not a regular file (a FIFO or a device?); "
+                                    "move it away: the trainer appends its events there")
             self._needs_newline = self._ends_mid_line()
 
     def _ends_mid_line(self) -> bool:
@@ -213,6 +221,9 @@ class TolerantStream(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.inner, "encoding", "utf-8")
+
+    def __getattr__(self, name: str) -> Any:  # buffer, errors, line_buffering … of the stream inside
+        return getattr(self.inner, name)
 
 
 def tolerate_output_errors() -> None:

@@ -73,6 +73,17 @@ def last_status_event(run_dir: Path, max_bytes: int = 65536) -> dict[str, Any] |
     return None
 
 
+def _owned_again(run_dir: Path, info: dict[str, Any]) -> tuple[str, None] | None:
+    """For a run recorded as ended whose lock is held: `queued` while a launcher starts it
+    again, `running` while a trainer it did not record (one started by hand) owns it; None
+    while its own supervisor is only finishing."""
+    own = {identity_of(info, "supervisor"), identity_of(info, "trainer")}
+    for role, identity in runlock.holders(run_dir).items():
+        if identity not in own and is_alive(identity):
+            return ("queued" if role == "launcher" else "running"), None
+    return None
+
+
 def derive_state(run_dir: Path, info: dict[str, Any]) -> tuple[str, str | None]:
     """(state, error) of the run whose `run.json` is `info`."""
     recorded = info.get("state") or "queued"
@@ -82,9 +93,7 @@ def derive_state(run_dir: Path, info: dict[str, Any]) -> tuple[str, str | None]:
         if reported == "stopping":
             return "stopping", None
         if recorded in ENDED_STATES:
-            # Ending (the supervisor has written the outcome), or being started again (a resume
-            # before it records "queued", an engine started by hand): the event stream tells.
-            return (recorded, info.get("error")) if reported != "running" else ("running", None)
+            return _owned_again(run_dir, info) or (recorded, info.get("error"))
         return recorded, None
     if recorded in ENDED_STATES:
         return recorded, info.get("error")
