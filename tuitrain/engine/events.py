@@ -158,21 +158,17 @@ class EventWriter:
         """Append `data` whole, or leave the file as it was; False when the write failed."""
         if self._needs_newline:
             data = b"\n" + data
+        written = 0
         try:
-            size = os.fstat(self._fd).st_size
-        except OSError as exc:
-            self._last_error = exc.strerror or str(exc)
-            return False
-        try:
-            written = os.write(self._fd, data)
             while written < len(data):  # a short write (signal, nearly full disk): write the rest
                 written += os.write(self._fd, data[written:])
         except OSError as exc:
             self._last_error = exc.strerror or str(exc)
-            try:
-                os.ftruncate(self._fd, size)  # no half line for readers (or a resume) to trip on
-            except OSError:
-                self._needs_newline = True
+            if written:  # no half line for readers (or a resume) to trip on; this is the only writer
+                try:
+                    os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+                except OSError:
+                    self._needs_newline = True
             return False
         self._needs_newline = False
         return True
