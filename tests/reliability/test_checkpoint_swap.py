@@ -18,12 +18,12 @@ from tuitrain.runs.rundir import update_run_json
 _DIE_BETWEEN_RENAMES = textwrap.dedent("""
     import os, signal, sys
     import torch
-    from tuitrain.engine import checkpoint as ck
+    from tuitrain.engine import checkpoint as ck, checkpoint_swap as swap
     out, how = sys.argv[1], sys.argv[2]
     model = torch.nn.Linear(4, 4)
     ck.save_checkpoint(out, 3, model, None, trainer_state={"v": 1})
     if how == "rename-only":
-        ck.exchange = lambda a, b: False  # a filesystem without renameat2(RENAME_EXCHANGE)
+        swap.exchange = lambda a, b: False  # a filesystem without renameat2(RENAME_EXCHANGE)
     real = os.rename
     def rename(src, dst, *a, **kw):
         real(src, dst, *a, **kw)
@@ -39,14 +39,14 @@ _DIE_BETWEEN_RENAMES = textwrap.dedent("""
 _KILL_RESAVES = textwrap.dedent("""
     import os, random, signal, sys, time
     import torch
-    from tuitrain.engine import checkpoint as ck
+    from tuitrain.engine import checkpoint as ck, checkpoint_swap as swap
     out, how, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rng = random.Random(11)
     torch.set_num_threads(1)
     model = torch.nn.Linear(256, 256)
     ck.save_checkpoint(out, 3, model, None, trainer_state={"v": -1})
     if how == "rename-only":
-        ck.exchange = lambda a, b: False
+        swap.exchange = lambda a, b: False
     for r in range(rounds):
         pid = os.fork()
         if pid == 0:
