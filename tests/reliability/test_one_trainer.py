@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.reliability.conftest import REPO, cli, engine_cmd, events, losses, new_run, run_engine, write_preset
+from tests.reliability.conftest import REPO, engine_cmd, events, losses, new_run, run_engine, write_preset
 from tests.runs.conftest import wait_for
 from tuitrain.runs import launch as L
 from tuitrain.runs.registry import run_info

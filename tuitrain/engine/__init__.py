@@ -43,6 +43,10 @@ def _fail_early(run_dir: Path, exc: BaseException) -> int:
     return 1
 
 
+# The run's owner lock when this process took it itself (a trainer started by hand).
+_owner_lock = None
+
+
 def _own_run(run_dir: Path):
     """The run's owner lock for a trainer started by hand (None when its supervisor holds it,
     or on a rank that writes nothing); `RunInUseError` when another process owns the run."""
@@ -69,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from tuitrain.runlock import RunInUseError
 
-        lock = _own_run(run_dir)  # noqa: F841 - held for the life of the process
+        global _owner_lock
+        _owner_lock = _own_run(run_dir)  # held for the life of the process
     except RunInUseError as exc:
         print(exc.one_line(), file=sys.stderr, flush=True)
         return 1  # another trainer owns the run: write nothing into it

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitrain import procid, runlock, safeio
-from tuitrain.layout import ACTIVE_STATES, ENDED_STATES, METRICS, STDOUT_LOG
+from tuitrain.layout import ENDED_STATES, METRICS, STDOUT_LOG
 
 __all__ = ["derive_state", "is_alive", "last_status_event", "log_tail", "identity_of", "run_alive"]
 
