@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     except TuitrainError as exc:
         print(exc.one_line(), file=sys.stderr)
         return exc.exit_code
+    except PermissionError as exc:  # a file or process of another user's: one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tuitrain: {where}permission denied ({exc.strerror or exc})", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

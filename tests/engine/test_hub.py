@@ -52,16 +52,19 @@ def test_each_strategy_pushes_what_hf_pushes(tmp_path, monkeypatch, strategy, ex
     assert not (tmp_path / ".hub-push").exists()  # the upload snapshots are gone
 
 
-def test_repo_options_and_a_masked_token_in_the_pushed_preset(tmp_path, monkeypatch):
+def test_repo_options_and_masked_secrets_in_the_pushed_preset(tmp_path, monkeypatch):
     hub = install_hub(monkeypatch)
-    (tmp_path / "preset.toml").write_text('[reproducibility]\nhub_token = "hf_secret"\n')
+    (tmp_path / "preset.toml").write_text('[reproducibility]\nhub_token = "hf_secret"\n'
+                                          '[launch.env]\nWANDB_API_KEY = "wandb-secret"\nNCCL_DEBUG = "INFO"\n')
     preset = regression_preset(max_steps=2, push_to_hub=True, hub_strategy="end", hub_model_id="org/model",
                                hub_private_repo=True, hub_token="hf_secret")
     assert run(preset, tmp_path) == 0
     assert hub.named("create_repo") == [("org/model", True, True, "hf_secret")]
     (upload,) = hub.uploads()
     assert upload["token"] == "hf_secret" and upload["repo_id"] == "org/model"
-    assert upload["files"]["preset.toml"] == b'[reproducibility]\nhub_token = "<HUB_TOKEN>"\n'
+    pushed = upload["files"]["preset.toml"].decode()
+    assert 'hub_token = "<HUB_TOKEN>"' in pushed and 'WANDB_API_KEY = "<MASKED>"' in pushed
+    assert "hf_secret" not in pushed and "wandb-secret" not in pushed and "INFO" not in pushed
 
 
 @pytest.mark.parametrize("always, steps", [(False, [2]), (True, [2, 4, 6])])

@@ -80,6 +80,7 @@ def test_incomplete_checkpoint_is_refused(tmp_path):
 def test_foreign_checkpoint_is_refused(tmp_path):
     foreign = tmp_path / "checkpoint-5"
     foreign.mkdir()
+    (foreign / "model.safetensors").write_bytes(b"not ours")  # HF's checkpoint files, HF's trainer_state
     (foreign / "trainer_state.json").write_text(json.dumps({"global_step": 5, "log_history": []}))
     text = _refusal(tmp_path, foreign)
     assert str(foreign) in text and "tuitrain_state.json is missing" in text

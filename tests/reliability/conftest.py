@@ -103,3 +103,37 @@ def losses(run_dir: Path) -> dict[int, float]:
     steps = [int(x) for x in series.xs]
     assert len(steps) == len(set(steps)), f"duplicated steps in history: {steps}"
     return dict(zip(steps, series.ys))
+
+
+# -- a second user --------------------------------------------------------------------------------
+
+NOBODY = 65534  # a real other uid on every Linux box; the tests that use it need root
+needs_root = pytest.mark.skipif(os.getuid() != 0 or not Path("/usr/bin/setpriv").exists(),
+                                reason="acting as a second user needs root and setpriv")
+
+
+def as_user(uid: int, argv: list[str], timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    """Run `argv` as `uid` (real and effective, no supplementary groups) with `setpriv`."""
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv],
+                          capture_output=True, text=True, timeout=timeout, cwd="/", **kw)
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder every user can reach (pytest's own tmp folder is root's only)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="tuitrain-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def one_line_error(out: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a refused command (exit 1, no traceback)."""
+    assert out.returncode == 1, (out.returncode, out.stdout, out.stderr)
+    assert "Traceback" not in out.stdout + out.stderr, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, out.stderr
+    return lines[0]

@@ -21,9 +21,11 @@ def _run(root: Path, name: str, preset_name: str, created: float, checkpoints=()
     update_run_json(run_dir, name=name, state="finished", preset_name=preset_name, created=created)
     for step in checkpoints:
         (run_dir / f"checkpoint-{step}").mkdir()
+        (run_dir / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"weights")
         (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
     for step in partial:  # a folder without trainer_state.json is not a complete checkpoint
         (run_dir / f"checkpoint-{step}").mkdir()
+        (run_dir / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"weights")
     return run_dir.resolve()
 
 

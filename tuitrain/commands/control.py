@@ -55,14 +55,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
         progress = f"{r.progress * 100:.0f}%" if r.progress is not None else "-"
         step = f"{r.step if r.step is not None else '-'}/{r.max_steps or '-'}"
         loss = f"{r.last_loss:.4f}" if r.last_loss is not None else "-"
-        rows.append((escape_controls(r.name), r.state, progress, step, loss, format_duration(r.elapsed_s),
+        rows.append((escape_controls(r.name), escape_controls(r.state_text), progress, step, loss,
+                     format_duration(r.elapsed_s),
                      format_duration(r.eta_s), escape_controls(r.launcher or "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for r in runs:
-        if r.state == "failed" and r.error:
-            print(f"\n{escape_controls(r.name)} failed: {escape_controls(r.error.splitlines()[0])}")
+        if r.state in ("failed", "unreadable") and r.error:
+            print(f"\n{escape_controls(r.name)} {r.state}: {escape_controls(r.error.splitlines()[0])}")
         elif r.summary and r.state == "finished":
             print(f"\n{escape_controls(r.name)} trained: {format_summary(r.summary)}")
     if hidden:
@@ -115,12 +116,15 @@ def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last N events, then follow with -f until the run ends or Ctrl-C."""
     from collections import deque
 
+    from tuitrain.errors import TuitrainError
     from tuitrain.runs.reader import MetricsReader
     from tuitrain.runs.registry import find_run, run_info
     from tuitrain.runs.rundir import METRICS
 
     info = find_run(args.run)
     reader = MetricsReader(info.run_dir / METRICS)
+    if info.state == "unreadable":
+        raise TuitrainError(f"run {info.name} is unreadable: {info.error}")
     # a chunk at a time, keeping only the last N, so a long run's backlog is never all in memory
     first: deque = deque(maxlen=max(args.n, 0))
     for events in reader.catch_up():
@@ -165,7 +169,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
         return 1
     ckpt = latest_checkpoint(info.run_dir)
     where = f"; latest checkpoint {info.run_dir / ckpt}" if ckpt else "; no checkpoint was saved"
-    print(f"{escape_controls(info.name)} is {info.state}{where}")
+    print(f"{escape_controls(info.name)} is {escape_controls(info.state_text)}{where}")
     if info.state == "failed" and info.error:
         print(escape_controls(info.error))
     return 0 if info.state in ("stopped", "finished") else 1
@@ -182,6 +186,6 @@ def cmd_kill(args: argparse.Namespace) -> int:
         if info.state not in ("running", "stopping", "queued"):
             break
         time.sleep(0.1)
-    print(f"killed {escape_controls(info.name)}: now {info.state}")
+    print(f"killed {escape_controls(info.name)}: now {escape_controls(info.state_text)}")
     return 0
 

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from tuitrain.textfmt import escape_controls
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `run` and `resume`."""
@@ -30,18 +32,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="change a preset field for the rest of the run (the old preset is kept)")
     p.add_argument("--detach", action="store_true", help="print the run directory and return at once")
+    p.add_argument("--trust-owner", action="store_true",
+                   help="resume a run directory owned by another user (its preset's code runs as you)")
     p.set_defaults(func=cmd_resume)
 
 
 def _printable(data: bytes) -> str:
-    from tuitrain.textfmt import escape_controls
-
     text = data.decode("utf-8", errors="replace")
     return "\n".join("\r".join(escape_controls(part) for part in line.split("\r")) for line in text.split("\n"))
 
 
+# The most of stdout.log one look at it reads.
+_PUMP_BYTES = 1024 * 1024
+
+
 def follow(run_dir: Path, offset: int = 0) -> int:
     """Stream `stdout.log` from `offset` until the run ends; Ctrl-C stops it gracefully."""
+    from tuitrain import safeio
     from tuitrain.runs.launch import stop
     from tuitrain.runs.registry import run_info
     from tuitrain.runs.rundir import STDOUT_LOG
@@ -52,13 +59,16 @@ def follow(run_dir: Path, offset: int = 0) -> int:
     def pump() -> None:
         nonlocal offset
         try:
-            with open(log, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-        except FileNotFoundError:
+            data, size = safeio.read_range(log, offset, _PUMP_BYTES)
+        except OSError:  # not there yet, or not a regular file: nothing to show
+            return
+        if size < offset:
+            offset = 0  # replaced or truncated
             return
         if data:
             cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+            if not cut and len(data) == _PUMP_BYTES:
+                cut = len(data)  # one endless line: show it in pieces
             if cut:
                 sys.stdout.write(_printable(data[:cut]))
                 sys.stdout.flush()
@@ -71,7 +81,7 @@ def follow(run_dir: Path, offset: int = 0) -> int:
             if info.state not in ("queued", "running", "stopping"):
                 time.sleep(0.1)
                 pump()
-                print(f"run {info.name} {info.state}: {run_dir}")
+                print(f"run {escape_controls(info.name)} {escape_controls(info.state_text)}: {run_dir}")
                 return 0 if info.state in ("finished", "stopped") else 1
             time.sleep(0.2)
         except KeyboardInterrupt:
@@ -127,7 +137,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     run_dir = find_run(args.run).run_dir
     offset = _start_offset(run_dir)
-    info = resume(run_dir, args.checkpoint, args.overrides, detach=args.detach)
+    info = resume(run_dir, args.checkpoint, args.overrides, detach=args.detach, trust_owner=args.trust_owner)
     print(f"resumed {info.name} from {info.run_dir / (info_resumed(info.run_dir) or '')}")
     _print_other_nodes(info.run_dir, info_resumed(info.run_dir))
     if args.detach:

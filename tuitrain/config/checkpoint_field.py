@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuitrain.errors import TuitrainError
+from tuitrain.layout import CHECKPOINT_FILES, is_complete_checkpoint
 
 FIELD = "core.resume_from_checkpoint"
 
@@ -17,6 +18,8 @@ def checkpoint_folder(value: str) -> Path:
         raise TuitrainError(f"{FIELD}: {path}: no such checkpoint folder")
     if not path.is_dir():
         raise TuitrainError(f"{FIELD}: {path}: not a checkpoint-N folder")
-    if not (path / "trainer_state.json").is_file():
-        raise TuitrainError(f"{FIELD}: {path}: not a complete checkpoint (no trainer_state.json)")
+    if not is_complete_checkpoint(path):
+        missing = [name for name in CHECKPOINT_FILES if not (path / name).is_file()]
+        why = f"no {', '.join(missing)}" if missing else "not a checkpoint-N folder"
+        raise TuitrainError(f"{FIELD}: {path}: not a complete checkpoint ({why})")
     return path

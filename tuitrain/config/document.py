@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitrain.config import schema
+from tuitrain.config.limits import check_text
 from tuitrain.config.locate import LineIndex
 from tuitrain.config.problems import PresetErrors, Problem
 
@@ -36,10 +37,11 @@ class PresetDocument:
         from tomlkit.exceptions import ParseError
 
         if self._doc is None:
+            label = str(self.path) if self.path else "<preset>"
+            check_text(self._text, label)  # tomlkit recurses per nesting level too
             try:
                 self._doc = tomlkit.parse(self._text)
             except ParseError as exc:
-                label = str(self.path) if self.path else "<preset>"
                 raise PresetErrors([Problem(label, exc.line, "", f"TOML syntax error: {exc}")]) from None
         return self._doc
 

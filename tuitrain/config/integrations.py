@@ -8,6 +8,7 @@ own one-line error.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from typing import Any, Callable
 
@@ -24,16 +25,56 @@ HUB_PACKAGE = "huggingface_hub"
 HUB_FIELDS = ("hub_model_id", "hub_strategy", "hub_token", "hub_private_repo", "hub_always_push")
 # Secret fields and the placeholder HF writes in their place when it serialises arguments.
 SECRETS = {"hub_token": "<HUB_TOKEN>"}
+# What any other secret is written as (a [launch.env] value, an option named like a secret).
+MASK = "<MASKED>"
+# A name holds a secret when one of its words (split at `_`, `.`, `-` and camelCase) is one of these.
+SECRET_WORDS = frozenset({"token", "key", "apikey", "secret", "password", "passwd", "credential",
+                          "credentials", "auth"})
+# The preset fields whose every value is a secret: environment variables for the trainer
+# (WANDB_API_KEY, HF_TOKEN, …) are passed through the preset and never written elsewhere.
+SECRET_TABLES = frozenset({"launch.env", "env"})
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a key (`group.key`, an option or an environment variable name) names a secret."""
+    last = str(name).rsplit(".", 1)[-1]
+    words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", last).lower())
+    return any(word in SECRET_WORDS for word in words)
+
+
+def _mask(name: str, value: Any) -> Any:
+    short = str(name).rsplit(".", 1)[-1]
+    if value is None or value == "" or value is False:
+        return value
+    if short in SECRETS:
+        return SECRETS[short]
+    if name in SECRET_TABLES and isinstance(value, dict):
+        return {k: MASK if v not in (None, "") else v for k, v in value.items()}
+    if isinstance(value, dict):
+        return {k: _mask(str(k), v) for k, v in value.items()}
+    if is_secret_name(name) and not isinstance(value, (bool, int, float)):
+        return MASK
+    return value
 
 
 def redacted(values: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `values` (keyed `key` or `group.key`) with every set secret replaced by its placeholder."""
-    out = dict(values)
-    for name, value in values.items():
-        placeholder = SECRETS.get(name.rsplit(".", 1)[-1])
-        if placeholder and value:
-            out[name] = placeholder
-    return out
+    """A copy of `values` (keyed `key` or `group.key`) with every secret replaced by a placeholder:
+    `hub_token` as HF writes it, every `[launch.env]` value, and any value whose key (at any
+    depth of a table) names a secret (TOKEN, KEY, SECRET, PASSWORD …)."""
+    return {name: _mask(name, value) for name, value in values.items()}
+
+
+def holds_secret(values: dict[str, Any]) -> bool:
+    """Whether any value of `values` is a secret (a file holding them is written 0600)."""
+    return redacted(values) != values
+
+
+def masked_preset_toml(preset: Any, header: str = "") -> str:
+    """The preset as TOML with every secret masked (what is uploaded or shown beside a run)."""
+    from tuitrain.config.writer import preset_toml
+
+    options = _mask("task.options", dict(preset.task.options))
+    return preset_toml(redacted(preset.values()), options, header)
 
 
 def installed(name: str) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 from tuitrain.config import schema
 from tuitrain.config.args import TrainingArgs
+from tuitrain.config.limits import MAX_STRING_CHARS, check_text, long_strings
 from tuitrain.config.locate import LineIndex
 from tuitrain.config.problems import ERROR, NOTICE, PresetErrors, Problem
 from tuitrain.config.tasks import BUILTIN_TASKS, is_entry_point
@@ -146,6 +147,7 @@ def _apply_overrides(data: dict, overrides: tuple[str, ...] | list[str], col: _C
 
 def load_preset_text(text: str, path_label: str = "<preset>", overrides=()) -> Preset:
     """A `Preset` from TOML text; raises `PresetErrors` listing every problem."""
+    check_text(text, path_label)  # size and nesting bounds, before a recursive parser sees it
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -158,6 +160,9 @@ def load_preset_data(data: dict, path_label: str = "<preset>", overrides=(), tex
     them), checked and resolved exactly as a file is; raises `PresetErrors`."""
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     col = _Collector(path_label, LineIndex(text))
+    for path, length in long_strings(data):
+        col.add(path, f"a string of {length} characters (at most {MAX_STRING_CHARS})",
+                "keep long text in a file and give its path")
     _apply_overrides(data, tuple(overrides), col)
     from tuitrain.config.rules import resolve
 

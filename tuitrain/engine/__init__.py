@@ -33,16 +33,51 @@ def _fail_early(run_dir: Path, exc: BaseException) -> int:
     else:
         print(traceback.format_exc(), file=sys.stderr, flush=True)
     if int(os.environ.get("RANK", "0")) == 0 and run_dir.is_dir():
-        writer = EventWriter(run_dir)
+        try:
+            writer = EventWriter(run_dir)
+        except OSError as why:  # the event log cannot be opened: the exit code and stderr still tell
+            print(f"tuitrain: cannot record the failure in {run_dir}: {why.strerror or why}", file=sys.stderr)
+            return 1
         writer.emit("status", state="failed", error=(line.splitlines() or [type(exc).__name__])[0])
         writer.close()
     return 1
 
 
+# The run's owner lock when this process took it itself (a trainer started by hand).
+_owner_lock = None
+
+
+def _own_run(run_dir: Path):
+    """The run's owner lock for a trainer started by hand (None when its supervisor holds it,
+    or on a rank that writes nothing); `RunInUseError` when another process owns the run."""
+    from tuitrain import runlock
+
+    if int(os.environ.get("RANK", "0")) != 0 or not run_dir.is_dir() or runlock.held_by_ancestor(run_dir):
+        return None
+    return runlock.RunLock.acquire(run_dir, "trainer")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the trainer on a run directory; returns 0 (finished or stopped) or 1 (failed)."""
+    """Run the trainer on a run directory; returns 0 (finished or stopped), 1 (failed), or
+    `layout.EXIT_*_UNRECORDED` when the final status event could not be written."""
     opts = _parse(argv)
     run_dir = Path(opts.run_dir)
+    from tuitrain.layout import restrict_umask
+
+    from .events import tolerate_output_errors
+    from .signals import install_early
+
+    install_early()  # a stop while torch imports or the task builds ends the run as stopped
+    restrict_umask()  # nothing the run writes is world-writable
+    tolerate_output_errors()  # a full disk under stdout.log never ends training
+    try:
+        from tuitrain.runlock import RunInUseError
+
+        global _owner_lock
+        _owner_lock = _own_run(run_dir)  # held for the life of the process
+    except RunInUseError as exc:
+        print(exc.one_line(), file=sys.stderr, flush=True)
+        return 1  # another trainer owns the run: write nothing into it
     try:
         from tuitrain.config import load_preset
         from tuitrain.errors import TuitrainError
@@ -59,3 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             trainer.close()
     except Exception as exc:  # noqa: BLE001 - every failure to start (or restart) is recorded in the run
         return _fail_early(run_dir, exc)
+    except SystemExit as exc:  # the task's code called sys.exit(): the run did not finish
+        from tuitrain.errors import TuitrainError
+
+        return _fail_early(run_dir, TuitrainError(
+            f"the task called sys.exit({exc.code!r}) before the run ended (a task must return, not exit)"))

@@ -97,5 +97,6 @@ def record_batch(run_dir: Path, preset, keep_original: bool) -> bool:
         kept = True
     tmp = current.with_name(f".preset.toml.tmp-{os.getpid()}")
     tmp.write_text(preset.to_toml(), encoding="utf-8")
+    os.chmod(tmp, os.stat(current).st_mode & 0o777)  # a preset holding secrets stays 0600
     os.replace(tmp, current)
     return kept

@@ -8,7 +8,11 @@ the trainer's dict plus `scheduler_state`, `scaler_state`, `rng_state` and a
 `checkpoint_files` manifest of the other files' sizes and CRC32s; written last).
 
 A save writes into `.checkpoint-N.tmp-<pid>/`, fsyncs every file and the directory, then
-renames it into place: a `checkpoint-N/` that exists is complete. A load parses and checks
+renames it into place: a `checkpoint-N/` that exists is complete. Saving a step that exists
+already (the last step of a resumed run) swaps the two folders in one atomic
+`renameat2(RENAME_EXCHANGE)`; where the filesystem cannot, the old folder is renamed aside
+first and the next start puts a complete copy back if a kill fell between the two renames.
+What "complete" means is `tuitrain.layout.CHECKPOINT_FILES`. A load parses and checks
 everything before it copies anything into the model or optimizer.
 """
 
@@ -16,12 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from tuitrain import layout
+from tuitrain.engine.checkpoint_swap import clean_stale_tmp, exchange, put_in_place  # noqa: F401 - API
 
 from tuitrain.engine import rng as rng_mod
 from tuitrain.engine.safe_state import (
@@ -43,8 +49,7 @@ from tuitrain.errors import TuitrainError
 FORMAT_VERSION = 2  # 1: everything in trainer_state.json (still read)
 HF_STATE_FILE = "trainer_state.json"
 STATE_FILE = "tuitrain_state.json"
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-TMP_RE = re.compile(r"^\.checkpoint-.+\.(?:tmp|old)-(\d+)$")
+CHECKPOINT_RE = layout.CHECKPOINT_RE
 RESERVED_KEYS = ("scheduler_state", "scaler_state", "rng_state", "checkpoint_files", "checkpoint_format")
 MATCHING_SHAPE_STATES = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "sum", "grad_avg"}
 
@@ -76,13 +81,13 @@ def save_checkpoint(
     `trainer_state` (the engine's own) goes to `tuitrain_state.json`, `hf_state` (the
     fields of transformers' TrainerState) to `trainer_state.json`."""
     output_dir = Path(output_dir)
-    final = output_dir / f"checkpoint-{step}"
-    tmp = output_dir / f".checkpoint-{step}.tmp-{os.getpid()}"
+    final = output_dir / layout.checkpoint_name(step)
+    tmp = output_dir / layout.leftover_name(step, "tmp")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
             shutil.rmtree(tmp)
-        tmp.mkdir()
+        tmp.mkdir(mode=layout.file_mode(0o777))
         state = _state_json(trainer_state or {}, scheduler, scaler)
         files: dict[str, dict[str, int]] = {}
         files["model.safetensors"] = write_model_file(model, tmp / "model.safetensors")
@@ -94,14 +99,7 @@ def save_checkpoint(
         state["checkpoint_files"] = files
         write_json_durably(tmp / STATE_FILE, state)  # last: it holds the manifest of the others
         fsync_dir(tmp)
-        old = None
-        if final.exists():  # re-saving a step (e.g. at the end of a resumed run): swap atomically
-            old = output_dir / f".checkpoint-{step}.old-{os.getpid()}"
-            os.rename(final, old)
-        os.rename(tmp, final)
-        fsync_dir(output_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        put_in_place(tmp, final, step)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = exc.strerror or str(exc)
@@ -366,22 +364,13 @@ def _load_foreign(path: Path, model: torch.nn.Module, allow_pickle: bool) -> dic
 # -- listing, rotation, cleanup -------------------------------------------------------------
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete `checkpoint-N/` directories, oldest step first."""
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        return []
-    found = []
-    for entry in output_dir.iterdir():
-        m = CHECKPOINT_RE.match(entry.name)
-        if m and entry.is_dir() and (entry / "trainer_state.json").is_file():
-            found.append((int(m.group(1)), entry))
-    return [p for _, p in sorted(found)]
+    """Complete `checkpoint-N/` directories, oldest step first (`tuitrain.layout`)."""
+    return layout.complete_checkpoints(output_dir)
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     """The newest complete checkpoint, or None."""
-    found = list_checkpoints(output_dir)
-    return found[-1] if found else None
+    return layout.latest_complete_checkpoint(output_dir)
 
 
 def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Path | None = None) -> list[Path]:
@@ -400,7 +389,7 @@ def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Pa
             limit = 2
     doomed = ordered[: max(0, len(ordered) - limit)]
     for path in doomed:
-        trash = path.with_name(f".{path.name}.old-{os.getpid()}")
+        trash = path.with_name(layout.leftover_name(layout.checkpoint_step(path), "trash"))
         os.rename(path, trash)  # gone from listings at once, even if the delete is cut short
         shutil.rmtree(trash, ignore_errors=True)
     return doomed
@@ -412,35 +401,7 @@ def keep_only(output_dir: str | Path, keep: str | Path) -> list[Path]:
     keep = Path(keep).resolve()
     doomed = [p for p in list_checkpoints(output_dir) if p.resolve() != keep]
     for path in doomed:
-        trash = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.rename(path, trash)
+        trash = path.with_name(layout.leftover_name(layout.checkpoint_step(path), "trash"))
+        os.rename(path, trash)  # gone from listings at once, even if the delete is cut short
         shutil.rmtree(trash, ignore_errors=True)
     return doomed
-
-
-def clean_stale_tmp(output_dir: str | Path) -> list[Path]:
-    """Remove `.checkpoint-*.tmp-<pid>` / `.old-<pid>` leftovers of processes that are gone."""
-    output_dir = Path(output_dir)
-    removed = []
-    if not output_dir.is_dir():
-        return removed
-    for entry in output_dir.iterdir():
-        m = TMP_RE.match(entry.name)
-        if not m:
-            continue
-        pid = int(m.group(1))
-        if pid != os.getpid() and _alive(pid):
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
-        removed.append(entry)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -177,3 +177,35 @@ def shutdown(ctx: DistContext) -> None:
     """Tear the process group down."""
     if ctx.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+class StopVote:
+    """Ranks agreeing on a stop (see `signals.StopRequest.agreed`).
+
+    Each `cast(flag)` starts an all-reduce (MAX) of this rank's flag on a gloo group of its
+    own (a CPU tensor: no device sync, and never interleaved with the model's collectives on
+    the default group) and returns the result of the previous cast, which every rank
+    receives at the same step. A stop therefore takes effect one step after a rank saw it.
+    """
+
+    def __init__(self, ctx: DistContext) -> None:
+        self.group = dist.new_group(backend="gloo")
+        self._pending: tuple[Any, torch.Tensor] | None = None
+
+    def cast(self, flag: bool) -> bool:
+        """Vote `flag` for this step; returns whether any rank voted to stop one step ago."""
+        decided = False
+        if self._pending is not None:
+            work, tensor = self._pending
+            work.wait()
+            decided = bool(tensor.item())
+        tensor = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        self._pending = (dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=self.group, async_op=True), tensor)
+        return decided
+
+
+def window_mean(t: torch.Tensor, ctx: DistContext) -> float:
+    """The logging window's running loss as every rank's mean, for a checkpoint (a collective:
+    every rank calls it at the same save). Resumed ranks each restore it and the next logged
+    loss is the uninterrupted run's."""
+    return float(all_reduce_mean(t, ctx).item())

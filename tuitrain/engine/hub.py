@@ -37,6 +37,21 @@ def require_hub() -> Any:
                             f"(pip install {HUB_PACKAGE})") from None
 
 
+def _masked_preset(path: Path) -> str | None:
+    """The run's preset as uploaded: rewritten from its values with every secret masked (the
+    Hub token, [launch.env] values, any key naming a secret); None when it cannot be read."""
+    from tuitrain.config import load_preset
+    from tuitrain.config.integrations import masked_preset_toml
+
+    if not path.is_file():
+        return None
+    try:
+        preset = load_preset(path)
+    except TuitrainError:
+        return None
+    return masked_preset_toml(preset, f"# The preset of run {path.parent.name}, secrets masked, by tuitrain.\n")
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
@@ -136,15 +151,12 @@ class HubPusher:
         return stage
 
     def _stage_model(self, folder: Path, weights: Path | None) -> None:
-        """The repository's root files: the weights and the run's preset, its token masked."""
+        """The repository's root files: the weights and the run's preset, its secrets masked."""
         folder.mkdir(exist_ok=True)
         if weights is not None:
             _link_or_copy(str(weights), str(folder / MODEL_FILE))
-        preset = self.run_dir / "preset.toml"
-        if preset.is_file():
-            text = preset.read_text(encoding="utf-8")
-            if self.token:
-                text = text.replace(self.token, "<HUB_TOKEN>")
+        text = _masked_preset(self.run_dir / "preset.toml")
+        if text is not None:
             (folder / "preset.toml").write_text(text, encoding="utf-8")
 
     def _submit(self, message: str, stage: Path, checkpoint_folder: str | None) -> None:

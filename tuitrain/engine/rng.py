@@ -1,6 +1,7 @@
 """Random-number-generator state as JSON (python, numpy if present, torch, cuda).
 
-Byte tensors are stored as base64 strings, so a checkpoint needs no pickle.
+Byte tensors are stored as base64 strings, so a checkpoint needs no pickle. numpy is not
+needed for any of it: its generator is captured only when the process has numpy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import torch
 
 
 def _b64(t: torch.Tensor) -> str:
-    return base64.b64encode(t.cpu().numpy().tobytes()).decode("ascii")
+    raw = bytes(t.detach().cpu().contiguous().view(torch.uint8).reshape(-1).tolist())
+    return base64.b64encode(raw).decode("ascii")
 
 
 def _unb64(text: str) -> torch.Tensor:

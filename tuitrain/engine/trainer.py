@@ -30,9 +30,9 @@ from . import device_info
 from . import rng as rng_mod
 from .amp import Precision
 from .data import build_eval_loader, build_train_loader
-from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
+from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, window_mean, wrap_model
 from .evaluate import evaluate, generate_sample
-from .events import EventWriter
+from .events import SAVE_FAILED, EventWriter, exit_code
 from .generation import load_generation_config
 from .integrations import Integrations
 from .losses import LossSpec, model_loss
@@ -123,19 +123,20 @@ class Trainer:
     def _save(self) -> None:
         """Checkpoint (rank 0), rotate keeping the best, and emit a `checkpoint` event."""
         state, best, step = self.state, self.state.best, self.state.global_step
-        name = f"checkpoint-{step}"
         if best.best_step is not None and (best.best_step == step or (self.run_dir / f"checkpoint-{best.best_step}").is_dir()):
             best.best_model_checkpoint = f"checkpoint-{best.best_step}"  # HF: once that checkpoint exists
         ours = {**state.state_dict(), "max_steps": self.plan.total_steps, "config": redacted(self.preset.values()),
                 "sampler": {"epoch": step // self.plan.updates_per_epoch,
                             "batches_seen": (step % self.plan.updates_per_epoch) * self.args.gradient_accumulation_steps}}
+        if self.ctx.world_size > 1:  # every rank's part of the logging window (a collective at each save)
+            ours["window"]["loss"] = window_mean(torch.tensor(ours["window"]["loss"], device=self.device), self.ctx)
         hf = state.hf_state(self.args, self.plan, self.run_dir, self._interval)
         if self.ctx.is_main:
             try:
                 path = ckpt.save_checkpoint(self.run_dir, step, self.raw_model, self.optimizer, self.scheduler,
                                             self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model)
             except ckpt.CheckpointSaveError as exc:
-                self._emit("warning", step=step, message=str(exc))
+                self._emit("warning", step=step, message=str(exc), code=SAVE_FAILED)
             else:
                 size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
                 self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=best.best_step == step)
@@ -195,7 +196,7 @@ class Trainer:
                 self._predict()
             self.integrations.finish(state, self.raw_model)
             self._emit("status", state=state, error=None)
-            return 0
+            return exit_code(state, self.events)
         except Exception as exc:  # noqa: BLE001 - the run records every failure
             line = exc.one_line() if isinstance(exc, TuitrainError) else f"{type(exc).__name__}: {exc}"
             print(traceback.format_exc(), file=sys.stderr, flush=True)
@@ -269,7 +270,7 @@ class Trainer:
                     if prof is not None:
                         prof.step()
                     done = self._after_step(progress)
-                    if self.stop.requested:
+                    if self.stop.agreed(self.ctx):  # every rank decides alike, at the same step
                         if self.saved_step != state.global_step:
                             self._save()
                         progress.message(f"{self.stop.signal_name}: stopped at step {state.global_step}")

@@ -7,13 +7,16 @@ earlier segment past that step are dropped, so the curve is the one the run real
 from __future__ import annotations
 
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
+from tuitrain.layout import UNREADABLE
 from tuitrain.runs.reader import MetricsReader
 from tuitrain.runs.rundir import METRICS, RunDirError, read_run_json
 from tuitrain.runs.series import Series
 from tuitrain.runs.state import derive_state
+from tuitrain.runs.statetext import RECENT_GAPS, integrity_counts, state_text, stalled_for
 
 TRAIN_SERIES = ("loss", "learning_rate", "grad_norm", "samples_per_second", "tokens_per_second")
 _SKIP = {"kind", "t", "step", "epoch", "v"}
@@ -37,7 +40,11 @@ class RunHistory:
         self._reset()
         self.state: str = "queued"
         self.error: str | None = None
+        self.final_status_lost = False
         self._state_checked = 0.0
+        # When the last event arrived (monotonic), and how old it already was then (wall clock).
+        self._arrived: float | None = None
+        self._age_at_arrival = 0.0
 
     def _reset(self) -> None:
         self.series: dict[str, Series] = {}
@@ -51,6 +58,9 @@ class RunHistory:
         self.status: dict[str, Any] | None = None
         self.summary: dict[str, Any] | None = None  # the end-of-training summary event
         self._rate: list[tuple[float, int]] = []
+        self.failed_saves = 0
+        self.lost_events = 0
+        self._times: deque[float] = deque(maxlen=RECENT_GAPS + 1)
 
     @property
     def skipped(self) -> int:
@@ -79,6 +89,11 @@ class RunHistory:
             return
         kind = event.get("kind")
         step = event.get("step")
+        if isinstance(event.get("t"), (int, float)):
+            self._times.append(float(event["t"]))
+        saves, lost = integrity_counts(event)
+        self.failed_saves = saves if saves is not None else self.failed_saves
+        self.lost_events = lost if lost is not None else self.lost_events
         if kind == "train" or kind == "eval":
             if not isinstance(step, (int, float)):
                 return
@@ -95,6 +110,10 @@ class RunHistory:
         elif kind == "start":
             self.segments += 1
             self.start = event
+            self.failed_saves = self.lost_events = 0
+            self._times.clear()
+            if isinstance(event.get("t"), (int, float)):
+                self._times.append(float(event["t"]))
             if isinstance(event.get("max_steps"), int):
                 self.max_steps = event["max_steps"]
             self.status = self.summary = None
@@ -136,24 +155,54 @@ class RunHistory:
                 changed = True
             for event in events:
                 self.ingest(event)
+            if events:
+                self._arrived = time.monotonic()
+                self._age_at_arrival = max(0.0, time.time() - self._times[-1]) if self._times else 0.0
             changed = changed or bool(events)
             del events  # before the next chunk is decoded: one chunk alive at a time
         now = time.monotonic()
         if changed or now - self._state_checked >= _STATE_INTERVAL_S:
             self._state_checked = now
             try:
-                state, error = derive_state(self.run_dir, read_run_json(self.run_dir))
-            except RunDirError:
-                state, error = self.state, self.error
+                info = read_run_json(self.run_dir)
+                state, error = derive_state(self.run_dir, info)
+                self.final_status_lost = bool(info.get("final_status_lost"))
+            except RunDirError as exc:
+                state, error = UNREADABLE, str(exc)
+            if self.reader.error:
+                state, error = UNREADABLE, self.reader.error
             if (state, error) != (self.state, self.error):
                 self.state, self.error = state, error
+                changed = True
+            text = self.state_text  # a run going quiet changes it with no new event
+            if text != getattr(self, "_text_seen", None):
+                self._text_seen = text
                 changed = True
         return changed
 
     @property
+    def stalled_for(self) -> float | None:
+        """Seconds without an event, when that is much longer than the run's usual interval
+        (measured on the monotonic clock since the last event arrived)."""
+        if self.state not in ("running", "stopping"):
+            return None
+        if self._arrived is None:
+            return None
+        silence = time.monotonic() - self._arrived + self._age_at_arrival
+        return stalled_for(self._times, silence)
+
+    @property
+    def state_text(self) -> str:
+        """The state as `tuitrain ls` and the Runs screen show it (`runs.statetext`)."""
+        return state_text(self.state, self.stalled_for, self.failed_saves, self.lost_events,
+                          self.final_status_lost)
+
+    @property
     def eta_s(self) -> float | None:
-        """Seconds left at the recent step rate, while the run is active."""
+        """Seconds left at the recent step rate, while the run is active and not stalled."""
         if self.state not in ("running", "stopping") or not self.max_steps or len(self._rate) < 2:
+            return None
+        if self.stalled_for is not None:
             return None
         (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
         if s1 <= s0 or t1 <= t0:

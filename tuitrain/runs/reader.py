@@ -16,10 +16,16 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-# A line longer than this is dropped as corrupt rather than buffered without bound.
-MAX_LINE_BYTES = 8 * 1024 * 1024
+from tuitrain import safeio
+from tuitrain.layout import MAX_EVENT_BYTES
+
+# A line longer than this is dropped as corrupt rather than buffered without bound
+# (writers never emit one longer than MAX_EVENT_BYTES).
+MAX_LINE_BYTES = max(8 * 1024 * 1024, MAX_EVENT_BYTES)
 # What a consumer should read per poll: about 13k events of a typical `train` line.
 CHUNK_BYTES = 1024 * 1024
+# The most one `poll()` without `max_bytes` reads; `behind` says when more is left.
+MAX_POLL_BYTES = 64 * 1024 * 1024
 
 
 class MetricsReader:
@@ -35,6 +41,8 @@ class MetricsReader:
         self._discarding = False  # inside an over-long line, already counted: skip to its end
         self._inode: tuple[int, int] | None = None
         self._decode = json.JSONDecoder().decode
+        # Why the file cannot be read (a FIFO or a device where the event log should be), or None.
+        self.error: str | None = None
 
     def _check_replaced(self, st: os.stat_result) -> bool:
         ident = (st.st_dev, st.st_ino)
@@ -55,17 +63,24 @@ class MetricsReader:
     def poll(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
         """New complete events since the last call (possibly none), from at most `max_bytes`."""
         try:
-            with open(self.path, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                self._check_replaced(st)
-                self.size = st.st_size
-                if st.st_size <= self.offset:
-                    return []
-                fh.seek(self.offset)
-                data = fh.read(max_bytes if max_bytes else st.st_size - self.offset)
+            fd = safeio.open_regular(self.path)
         except FileNotFoundError:
             self.size = self.offset
             return []
+        except OSError as exc:
+            self.error = f"{self.path}: {exc.strerror or exc}"
+            self.size = self.offset
+            return []
+        try:
+            st = os.fstat(fd)
+            self._check_replaced(st)
+            self.size = st.st_size
+            self.error = None
+            if st.st_size <= self.offset:
+                return []
+            data = os.pread(fd, min(max_bytes or MAX_POLL_BYTES, st.st_size - self.offset), self.offset)
+        finally:
+            os.close(fd)
         self.offset += len(data)
         if self._discarding:
             end = data.find(b"\n")
@@ -86,7 +101,7 @@ class MetricsReader:
         # exactly one object per line; otherwise each line is decoded on its own.
         try:
             batch = self._decode("[" + ",".join(lines) + "]")
-        except ValueError:
+        except (ValueError, RecursionError):
             batch = None
         if batch is not None and len(batch) == len(lines) and all(type(e) is dict for e in batch):
             return batch
@@ -116,7 +131,7 @@ class MetricsReader:
         for line in lines:
             try:
                 event = decode(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 self.skipped += 1
                 continue
             if type(event) is dict:

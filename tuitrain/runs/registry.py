@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuitrain import safeio
 from tuitrain.errors import TuitrainError
+from tuitrain.layout import MAX_EVENT_BYTES, UNREADABLE
 from tuitrain.runs.rundir import METRICS, RUN_JSON, RunDirError, read_run_json
 from tuitrain.runs.state import derive_state
+from tuitrain.runs.statetext import integrity_counts, state_text, stalled_for
 
 
 # Train events the ETA's step rate is measured over (the dashboard's `run_info` is this one).
@@ -49,6 +52,20 @@ class RunInfo:
     device: dict[str, Any] | None = None  # the last `start` event's `device`: where it trains
     elapsed_s: float | None = None  # time spent training, over every segment (a resume adds one)
     summary: dict | None = None  # the end-of-training summary event (train_loss, train_runtime, …)
+    # Seconds since the last event, when that is much longer than the run's usual interval.
+    stalled_for: float | None = None
+    # In the current segment: checkpoint saves that failed, events the trainer could not write.
+    failed_saves: int = 0
+    lost_events: int = 0
+    # The trainer ended but its final events could not be written (its exit code told the outcome).
+    final_status_lost: bool = False
+
+    @property
+    def state_text(self) -> str:
+        """The state as shown to a person: `running`, `stalled (no event for 4m)`,
+        `finished · 6 checkpoint saves failed` …"""
+        return state_text(self.state, self.stalled_for, self.failed_saves, self.lost_events,
+                          self.final_status_lost)
 
     @property
     def progress(self) -> float | None:
@@ -76,7 +93,9 @@ def _registry_file() -> Path:
 def record_launched(run_dir: Path) -> None:
     """Remember `run_dir` in the registry of launched runs (idempotent, locked)."""
     path = _registry_file()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):  # each one private (XDG), not only the last
+        folder.mkdir(mode=0o700, exist_ok=True)
     line = str(Path(run_dir).resolve())
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
@@ -106,33 +125,37 @@ def launched_dirs() -> list[Path]:
 
 
 def _tail_events(path: Path, max_bytes: int = 65536) -> list[dict[str, Any]]:
+    """The events of the last `max_bytes` of `path`, and its first one (the run's `start`).
+
+    Raises `OSError` (`safeio.NotRegularFile` for a FIFO or a device) when it cannot be read."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
-            fh.seek(0)
-            first = fh.readline(1 << 20) if size > max_bytes else b""
-    except OSError:
+        data = safeio.read_tail(path, max_bytes)
+    except FileNotFoundError:
         return []
+    first = b""
+    if len(data) >= max_bytes:
+        head = safeio.read_head(path, MAX_EVENT_BYTES + 1)
+        first = head[:head.find(b"\n")] if b"\n" in head else b""
     events = []
     for raw in [first, *data.splitlines()]:
         try:
             event = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(event, dict):
             events.append(event)
     return events
 
 
-def _progress(run_dir: Path, info: RunInfo) -> None:
+def _progress(run_dir: Path, info: RunInfo, now: float) -> None:
     train: list[dict[str, Any]] = []
+    times: list[float] = []
     for event in _tail_events(run_dir / METRICS):
         kind = event.get("kind")
+        t = event.get("t")
         if kind == "start":
-            train.clear()  # a resume's rate starts afresh: the stopped time is no training time
+            times, train = [], []  # a resume's rate starts afresh: the stopped time is no training time
+            info.failed_saves = info.lost_events = 0
             if isinstance(event.get("max_steps"), int):
                 info.max_steps = event["max_steps"]
             if isinstance(event.get("step"), int):
@@ -149,16 +172,30 @@ def _progress(run_dir: Path, info: RunInfo) -> None:
                 info.last_loss = float(event["loss"])
         elif kind == "checkpoint" and event.get("best_metric") is not None:
             info.best_metric = event.get("best_metric")
+        saves, lost = integrity_counts(event)
+        info.failed_saves = saves if saves is not None else info.failed_saves
+        info.lost_events = lost if lost is not None else info.lost_events
+        if isinstance(t, (int, float)):
+            times.append(float(t))
     if info.state in ("running", "stopping") and len(train) >= 2 and info.max_steps:
         first, last = train[-RATE_WINDOW:][0], train[-1]
         ds = last["step"] - first["step"]
         dt = float(last.get("t", 0)) - float(first.get("t", 0))
         if ds > 0 and dt > 0:
             info.eta_s = max(0.0, (info.max_steps - last["step"]) * dt / ds)
+    if info.state in ("running", "stopping"):
+        since = times[-1] if times else info.started
+        info.stalled_for = stalled_for(times, now - since if since else None)
+        if info.stalled_for is not None:
+            info.eta_s = None  # a frozen ETA would be a lie
 
 
-def run_info(run_dir: Path | str) -> RunInfo:
-    """The RunInfo of one run directory (`RunDirError` when it is not one)."""
+def run_info(run_dir: Path | str, now: float | None = None) -> RunInfo:
+    """The RunInfo of one run directory (`RunDirError` when it is not one).
+
+    A run whose event stream cannot be read safely (a FIFO, a device) is `unreadable`.
+    `now` (wall clock, default the present) is the moment its silence is measured at.
+    """
     run_dir = Path(run_dir).resolve()
     data = read_run_json(run_dir)
     state, error = derive_state(run_dir, data)
@@ -166,11 +203,20 @@ def run_info(run_dir: Path | str) -> RunInfo:
         run_dir=run_dir, name=str(data.get("name") or run_dir.name), state=state,
         preset_name=data.get("preset_name"), launcher=data.get("launcher"),
         pid=data.get("pid"), started=data.get("started"), ended=data.get("ended"),
-        error=error,
+        error=error, final_status_lost=bool(data.get("final_status_lost")),
     )
-    _progress(run_dir, info)
+    try:
+        _progress(run_dir, info, time.time() if now is None else now)
+    except OSError as exc:
+        info.state, info.eta_s, info.stalled_for = UNREADABLE, None, None
+        info.error = f"{run_dir / METRICS}: {exc.strerror or exc}"
     info.elapsed_s = _elapsed(data, state)
     return info
+
+
+def unreadable_info(run_dir: Path, reason: str) -> RunInfo:
+    """How a directory whose run.json cannot be read is listed."""
+    return RunInfo(run_dir=Path(run_dir), name=Path(run_dir).name, state=UNREADABLE, error=reason)
 
 
 def _elapsed(data: dict[str, Any], state: str) -> float | None:
@@ -219,7 +265,7 @@ def candidate_dirs(root: Path | None = None, include_others: bool = False, every
         found += sorted(p.parent for p in root.glob(f"*/{RUN_JSON}"))
     for path in found:
         path = path.resolve()
-        if path in seen or not (path / RUN_JSON).is_file():
+        if path in seen or not os.path.lexists(path / RUN_JSON):
             continue
         if _owned(path / RUN_JSON, include_others):
             seen[path] = None
@@ -227,7 +273,7 @@ def candidate_dirs(root: Path | None = None, include_others: bool = False, every
 
 
 def list_runs(root: Path | None = None, include_others: bool = False, everywhere: bool = True) -> list[RunInfo]:
-    """Every run found, newest first; unreadable run dirs are skipped.
+    """Every run found, newest first; a directory that cannot be read is listed as unreadable.
 
     `everywhere=False` keeps to the runs under the root (`tuitrain ls` and the app do when
     `root_is_chosen()`, unless asked for all).
@@ -236,8 +282,8 @@ def list_runs(root: Path | None = None, include_others: bool = False, everywhere
     for path in candidate_dirs(root, include_others, everywhere):
         try:
             runs.append(run_info(path))
-        except RunDirError:
-            continue
+        except RunDirError as exc:
+            runs.append(unreadable_info(path, str(exc)))
     runs.sort(key=lambda r: r.started or 0.0, reverse=True)
     return runs
 
@@ -245,10 +291,10 @@ def list_runs(root: Path | None = None, include_others: bool = False, everywhere
 def find_run(name_or_dir: str | Path, root: Path | None = None) -> RunInfo:
     """The run named `name_or_dir` (a run dir, or a run's name); `UnknownRunError` otherwise."""
     path = Path(name_or_dir).expanduser()
-    if (path / RUN_JSON).is_file():
+    if os.path.lexists(path / RUN_JSON):
         return run_info(path)
     root = Path(root) if root is not None else runs_root()
-    if (root / str(name_or_dir) / RUN_JSON).is_file():
+    if os.path.lexists(root / str(name_or_dir) / RUN_JSON):
         return run_info(root / str(name_or_dir))
     matches = [p for p in candidate_dirs(root) if p.name == str(name_or_dir)]
     if len(matches) == 1:

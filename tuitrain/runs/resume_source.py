@@ -12,22 +12,12 @@ HF does (it may have been shrunk after running out of memory).
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from tuitrain.config.checkpoint_field import FIELD, checkpoint_folder
 from tuitrain.errors import TuitrainError
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def _complete(folder: Path) -> list[tuple[int, Path]]:
-    found = []
-    for child in folder.iterdir() if folder.is_dir() else ():
-        match = _CHECKPOINT.match(child.name)
-        if match and child.is_dir() and (child / "trainer_state.json").is_file():
-            found.append((int(match[1]), child))
-    return sorted(found)
+from tuitrain.layout import latest_complete_checkpoint
 
 
 def last_checkpoint_of(preset_name: str) -> Path:
@@ -44,9 +34,9 @@ def last_checkpoint_of(preset_name: str) -> Path:
         if data.get("preset_name") == preset_name:
             runs.append((float(data.get("started") or data.get("created") or 0.0), str(run_dir), run_dir))
     for _, _, run_dir in sorted(runs, reverse=True):  # newest first
-        found = _complete(run_dir)
-        if found:
-            return found[-1][1]
+        found = latest_complete_checkpoint(run_dir)
+        if found is not None:
+            return found
     raise TuitrainError(f'{FIELD}: "last": no earlier run of preset {preset_name!r} has a complete '
                         "checkpoint (give the path of a checkpoint-N folder)")
 

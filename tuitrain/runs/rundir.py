@@ -14,15 +14,20 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
+from tuitrain import safeio
 from tuitrain.errors import TuitrainError
+from tuitrain.layout import (
+    BOOKKEEPING, METRICS, PRESET_TOML, RUN_JSON, RUN_JSON_LOCK, SECRET_FILE_MODE, STATES, STDOUT_LOG, file_mode,
+)
+from tuitrain.runlock import RunLock
 
-RUN_JSON = "run.json"
-PRESET_TOML = "preset.toml"
-METRICS = "metrics.jsonl"
-STDOUT_LOG = "stdout.log"
-LOCK_FILE = ".run.lock"
+LOCK_FILE = RUN_JSON_LOCK
+# run.json is a few kB; anything much larger is not one.
+MAX_RUN_JSON_BYTES = 1024 * 1024
 
-STATES = ("queued", "running", "stopping", "stopped", "finished", "failed")
+__all__ = ["RUN_JSON", "PRESET_TOML", "METRICS", "STDOUT_LOG", "STATES", "RunDirError", "locked",
+           "atomic_write_text", "read_run_json", "update_run_json", "prepare_output_dir", "create_run_dir",
+           "claim_run_dir"]
 
 
 class RunDirError(TuitrainError):
@@ -36,8 +41,9 @@ def _default_mode(mode: int) -> int:
 
 @contextlib.contextmanager
 def locked(run_dir: Path) -> Iterator[None]:
-    """Hold the run directory's exclusive lock (fcntl, advisory) for the block."""
-    fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the lock of `run.json` (fcntl, advisory) while it is read and rewritten."""
+    fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 file_mode(0o644))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -46,8 +52,11 @@ def locked(run_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp sibling, fsync and rename (umask honoured)."""
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
+    """Write `text` to `path` via a temp sibling, fsync and rename.
+
+    The file gets `mode`, or by default 0666 less the umask, never world-writable.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -55,9 +64,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, _default_mode(0o666 & ~umask))
+        os.chmod(tmp, file_mode() if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -69,10 +76,12 @@ def read_run_json(run_dir: Path | str) -> dict[str, Any]:
     """The run's `run.json` as a dict (`RunDirError` when missing or unreadable)."""
     path = Path(run_dir) / RUN_JSON
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(safeio.read_text(path, MAX_RUN_JSON_BYTES, RUN_JSON))
     except FileNotFoundError:
         raise RunDirError(f"{run_dir}: not a run directory (no {RUN_JSON})") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise RunDirError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
         raise RunDirError(f"{path}: unreadable ({exc})") from None
     if not isinstance(data, dict):
         raise RunDirError(f"{path}: not a JSON object")
@@ -97,32 +106,52 @@ def _timestamp() -> str:
 
 
 def prepare_output_dir(path: Path, overwrite: bool) -> None:
-    """Create `path`, refusing an existing non-empty one unless `overwrite` (then clear it)."""
+    """Create `path`, refusing an existing non-empty one unless `overwrite` (then clear it).
+
+    The run's lock files do not count: the caller may already hold the owner lock.
+    """
     if path.exists() and not path.is_dir():
         raise RunDirError(f"{path}: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
+    used = [c for c in path.iterdir() if c.name not in BOOKKEEPING] if path.is_dir() else []
+    if used:
         if not overwrite:
             raise RunDirError(
                 f"{path}: output_dir exists and is not empty "
                 "(set core.overwrite_output_dir=true to clear it, or `tuitrain resume` to continue it)"
             )
-        for child in path.iterdir():
+        for child in used:
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
             else:
                 child.unlink()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=file_mode(0o777))
     st = path.stat()
     if st.st_mode & 0o002:
         os.chmod(path, _default_mode(st.st_mode & 0o7777))
 
 
-def create_run_dir(preset: Any, output_dir: Path | str | None = None,
-                   runs_root: Path | str | None = None) -> Path:
-    """Create the run directory for `preset`, freeze its resolved preset, write `run.json`.
+def _new_path(preset_name: str, root: Path) -> Path:
+    """A fresh `<root>/<preset>-<timestamp>[-n]`, created here (mkdir is the atomic claim)."""
+    root.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = root / (f"{preset_name}-{_timestamp()}" + (f"-{n}" if n > 1 else ""))
+        try:
+            path.mkdir(mode=file_mode(0o777))
+            return path
+        except FileExistsError:
+            n += 1
+
+
+def claim_run_dir(preset: Any, output_dir: Path | str | None = None,
+                  runs_root: Path | str | None = None) -> tuple[Path, RunLock]:
+    """Create the run directory for `preset` holding its owner lock; freeze the resolved
+    preset and write `run.json`. The caller passes the lock on to the supervisor.
 
     `output_dir` wins, then the preset's own `output_dir`, then `<runs_root>/<preset>-<timestamp>`.
+    A directory another launcher or trainer owns is refused (`RunInUseError`).
     """
+    from tuitrain.config.integrations import holds_secret
     from tuitrain.runs.registry import runs_root as default_root
 
     args = getattr(preset, "args", None)
@@ -132,33 +161,46 @@ def create_run_dir(preset: Any, output_dir: Path | str | None = None,
         path = Path(chosen).expanduser()
         if not path.is_absolute() and runs_root is not None and output_dir is None:
             path = Path(runs_root) / path
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"{path}: exists and is not a directory")
+        path.mkdir(parents=True, exist_ok=True, mode=file_mode(0o777))
     else:
-        root = Path(runs_root) if runs_root else default_root()
-        path = root / f"{preset_name}-{_timestamp()}"
-        n = 1
-        while path.exists():
-            n += 1
-            path = root / f"{preset_name}-{_timestamp()}-{n}"
-    overwrite = bool(getattr(args, "overwrite_output_dir", False)) if args is not None else False
-    prepare_output_dir(path, overwrite)
-    path = path.resolve()
-    atomic_write_text(path / PRESET_TOML, preset.to_toml())
-    update_run_json(
-        path,
-        id=uuid.uuid4().hex[:12],
-        name=path.name,
-        state="queued",
-        pid=None,
-        pgid=None,
-        host=socket.gethostname(),
-        launcher=getattr(getattr(preset, "launch", None), "launcher", "local") or "local",
-        argv=[],
-        created=time.time(),
-        started=None,
-        ended=None,
-        exit_code=None,
-        resumed_from=None,
-        preset_name=preset_name,
-        uid=os.getuid(),
-    )
+        path = _new_path(preset_name, Path(runs_root) if runs_root else default_root())
+    lock = RunLock.acquire(path, "launcher")
+    try:
+        overwrite = bool(getattr(args, "overwrite_output_dir", False)) if args is not None else False
+        prepare_output_dir(path, overwrite)
+        path = path.resolve()
+        lock.run_dir = path
+        secret = hasattr(preset, "values") and holds_secret(preset.values())
+        atomic_write_text(path / PRESET_TOML, preset.to_toml(), mode=SECRET_FILE_MODE if secret else None)
+        update_run_json(
+            path,
+            id=uuid.uuid4().hex[:12],
+            name=path.name,
+            state="queued",
+            pid=None,
+            pgid=None,
+            host=socket.gethostname(),
+            launcher=getattr(getattr(preset, "launch", None), "launcher", "local") or "local",
+            argv=[],
+            created=time.time(),
+            started=None,
+            ended=None,
+            exit_code=None,
+            resumed_from=None,
+            preset_name=preset_name,
+            uid=os.getuid(),
+        )
+    except BaseException:
+        lock.release()
+        raise
+    return path, lock
+
+
+def create_run_dir(preset: Any, output_dir: Path | str | None = None,
+                   runs_root: Path | str | None = None) -> Path:
+    """`claim_run_dir` for a caller that starts no trainer now (the lock is let go)."""
+    path, lock = claim_run_dir(preset, output_dir, runs_root)
+    lock.release()
     return path

@@ -1,56 +1,46 @@
-"""A run's real state, from `run.json`, process liveness and the last `status` event.
+"""A run's real state, from `run.json`, the run's owner lock and the last `status` event.
 
-A pid alone is not proof of life: pids are reused, so the recorded process start time is
-compared with the live process's. A trainer that is gone without a final `status` event
-failed, and the tail of its `stdout.log` says why.
+A run is alive while its owner lock is held (`tuitrain.runlock`): the kernel holds it for as
+long as the supervisor or the trainer lives and drops it when they are gone, so neither a
+reused pid nor a stepped wall clock can fool it. A run of an older tuitrain (no lock file)
+falls back to the recorded process identities (pid, start ticks since boot, boot id). A run
+that is gone without a final `status` event failed, and the tail of its `stdout.log` says why.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import psutil
+from tuitrain import procid, runlock, safeio
+from tuitrain.layout import ENDED_STATES, METRICS, STDOUT_LOG
 
-from tuitrain.runs.rundir import METRICS, STDOUT_LOG
-
-# Seconds of slack when comparing a recorded process start time with psutil's.
-_START_TOLERANCE = 1.0
+__all__ = ["derive_state", "is_alive", "last_status_event", "log_tail", "identity_of", "run_alive"]
 
 
-def process_start_time(pid: int) -> float | None:
-    """The start time (epoch seconds) of process `pid`, or None when it does not exist."""
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return None
+def identity_of(info: dict[str, Any], role: str) -> procid.Identity | None:
+    """The recorded identity of the run's `supervisor` or `trainer` (None when not recorded)."""
+    return procid.Identity.from_record(info.get(role))
 
 
-def is_alive(pid: int | None, started_at: float | None) -> bool:
-    """Whether `pid` still runs and is the same process that started at `started_at`."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(int(pid))
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        created = proc.create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return False
-    if started_at is None:
-        return True
-    return abs(created - float(started_at)) <= _START_TOLERANCE
+def is_alive(identity: procid.Identity | None) -> bool:
+    """Whether the process `identity` names still runs (same boot, same start ticks)."""
+    return procid.running(identity) is not None
+
+
+def run_alive(run_dir: Path, info: dict[str, Any]) -> bool:
+    """Whether anything of the run (launcher, supervisor or trainer) is alive."""
+    held = runlock.is_held(run_dir)
+    if held is not None:
+        return held
+    return is_alive(identity_of(info, "trainer")) or is_alive(identity_of(info, "supervisor"))
 
 
 def _read_tail(path: Path, max_bytes: int) -> bytes | None:
-    """The last `max_bytes` bytes of a file (None when it cannot be read)."""
+    """The last `max_bytes` bytes of a regular file (None when it cannot be read safely)."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - max_bytes))
-            return fh.read()
+        return safeio.read_tail(path, max_bytes)
     except OSError:
         return None
 
@@ -72,7 +62,7 @@ def last_status_event(run_dir: Path, max_bytes: int = 65536) -> dict[str, Any] |
     for raw in reversed(data.splitlines()):
         try:
             event = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if not isinstance(event, dict):
             continue
@@ -83,26 +73,39 @@ def last_status_event(run_dir: Path, max_bytes: int = 65536) -> dict[str, Any] |
     return None
 
 
+def _owned_again(run_dir: Path, info: dict[str, Any]) -> tuple[str, None] | None:
+    """For a run recorded as ended whose lock is held: `queued` while a launcher starts it
+    again, `running` while a trainer it did not record (one started by hand) owns it; None
+    while its own supervisor is only finishing."""
+    own = {identity_of(info, "supervisor"), identity_of(info, "trainer")}
+    for role, identity in runlock.holders(run_dir).items():
+        if identity not in own and is_alive(identity):
+            return ("queued" if role == "launcher" else "running"), None
+    return None
+
+
 def derive_state(run_dir: Path, info: dict[str, Any]) -> tuple[str, str | None]:
     """(state, error) of the run whose `run.json` is `info`."""
     recorded = info.get("state") or "queued"
-    if recorded in ("finished", "failed", "stopped"):
-        return recorded, info.get("error")
-    supervisor_alive = is_alive(info.get("supervisor_pid"), info.get("supervisor_started"))
-    trainer_alive = is_alive(info.get("pid"), info.get("pid_started"))
-    if trainer_alive or (supervisor_alive and recorded == "queued"):
+    if run_alive(run_dir, info):
         status = last_status_event(run_dir)
-        if status and status.get("state") == "stopping":
+        reported = status.get("state") if status else None
+        if reported == "stopping":
             return "stopping", None
-        return recorded if recorded in ("running", "stopping", "queued") else "running", None
-    if supervisor_alive:
-        # Between the trainer's exit and the supervisor's final write.
+        if recorded in ENDED_STATES:
+            return _owned_again(run_dir, info) or (recorded, info.get("error"))
         return recorded, None
-    if recorded == "queued" and not info.get("supervisor_pid"):
-        return "queued", None
+    if recorded in ENDED_STATES:
+        return recorded, info.get("error")
+    # Nothing of the run is alive, and no supervisor recorded how it ended.
     status = last_status_event(run_dir)
-    if status and status.get("state") in ("finished", "stopped"):
-        return status["state"], None
-    if status and status.get("state") == "failed":
+    reported = status.get("state") if status else None
+    if reported in ("finished", "stopped"):
+        return reported, None
+    if reported == "failed":
         return "failed", status.get("error") or log_tail(run_dir)
+    if recorded == "stopping":
+        return "stopped", None  # stopped before it wrote a status (during start-up)
+    if recorded == "queued" and not info.get("supervisor") and not info.get("supervisor_pid"):
+        return "failed", "the run never started (its launcher ended before starting the trainer)"
     return "failed", log_tail(run_dir) or "the trainer exited without a final status"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import threading
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
+from tuitrain import safeio
+from tuitrain.config.limits import MAX_PRESET_BYTES, load_toml
+from tuitrain.errors import TuitrainError
 from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.ui.screens.base import TuitrainScreen
 from tuitrain.ui.widgets.chartdraw import format_step, glyph
@@ -60,8 +62,10 @@ def read_preset(run_dir: Path) -> tuple[dict[str, Any], str | None]:
     """A run's frozen preset flattened, and an error line when it cannot be read."""
     path = Path(run_dir) / "preset.toml"
     try:
-        return flatten(tomllib.loads(path.read_text(encoding="utf-8"))), None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return flatten(load_toml(safeio.read_text(path, MAX_PRESET_BYTES, "preset.toml"), str(path))), None
+    except TuitrainError as exc:
+        return {}, f"unreadable preset: {str(exc).splitlines()[0]}"
+    except (OSError, ValueError) as exc:
         return {}, f"{path}: unreadable preset ({exc})"
 
 

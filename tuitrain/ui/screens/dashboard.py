@@ -311,8 +311,10 @@ class DashboardScreen(TuitrainScreen):
         total = h.max_steps
         state = info.state if info is not None else h.state
         finished = state not in ("queued", "running", "stopping")
+        # the history watches for silence on the monotonic clock; the record knows the processes
+        state_shown = h.state_text if info is None or info.state == h.state else info.state_text
         step = f"step {h.last_step}/{total if total else '?'}" + (f" ({100 * h.last_step / total:.1f}%)" if total else "")
-        parts = [f"state {state}", step]
+        parts = [f"state {state_shown}", step]
         if info is not None:
             parts.append(f"elapsed {format_duration(info.elapsed_s)}")
             if not finished:

@@ -40,6 +40,8 @@ STATE_STYLE = {
     "stopped": ("warning", ""),
     "finished": ("primary", ""),
     "failed": ("error", "bold"),
+    "unreadable": ("error", ""),
+    "stalled": ("warning", "bold"),
 }
 
 
@@ -97,7 +99,9 @@ def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar
     elapsed = getattr(run, "elapsed_s", None)
     cells = {
         "run": Text(run.name),
-        "state": Text(state, style=state_style(state, theme)),
+        # `stalled (no event for 4m)`, `finished · 6 checkpoint saves failed` (runs.statetext)
+        "state": Text(getattr(run, "state_text", state),
+                      style=state_style("stalled" if getattr(run, "stalled_for", None) else state, theme)),
         "preset": Text(str(run.preset_name or "-")),
         "progress": progress_bar(run.step, run.max_steps, width=bar_width, ascii_only=ascii_only),
         "step": Text(f"{run.step or 0}/{run.max_steps or '?'}"),
