@@ -126,7 +126,7 @@ save_steps = 5
     text = (f"finished · {info.failed_saves} checkpoint saves failed · {info.lost_events} events lost"
             " · its last events were lost")
     assert info.state_text == text
-    assert text in cli("ls").stdout
+    assert text in cli("ls", "--all").stdout  # the run is outside the runs root
 
     # Resumed after space returned: its start event is whole, on its own line.
     resumed = cli("resume", str(run_dir), timeout=120)

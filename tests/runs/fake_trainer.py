@@ -42,6 +42,7 @@ def checkpoint(step):
     folder.mkdir(exist_ok=True)
     (folder / "model.safetensors").write_bytes(b"fake weights")
     (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (folder / "tuitrain_state.json").write_text(json.dumps({"global_step": step}))
 
 
 def emit(kind, **fields):

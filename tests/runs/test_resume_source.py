@@ -23,7 +23,8 @@ def _run(root: Path, name: str, preset_name: str, created: float, checkpoints=()
         (run_dir / f"checkpoint-{step}").mkdir()
         (run_dir / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"weights")
         (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-    for step in partial:  # a folder without trainer_state.json is not a complete checkpoint
+        (run_dir / f"checkpoint-{step}" / "tuitrain_state.json").write_text(json.dumps({"global_step": step}))
+    for step in partial:  # a folder without the state files is not a complete checkpoint
         (run_dir / f"checkpoint-{step}").mkdir()
         (run_dir / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"weights")
     return run_dir.resolve()
@@ -66,7 +67,7 @@ def test_a_missing_or_incomplete_checkpoint_is_refused_before_a_run_dir_exists(i
     half = isolated / "runs" / "exp-1" / "checkpoint-3"
     with pytest.raises(TuitrainError) as info:
         launch(_preset(isolated, f'"{half}"'))
-    assert str(info.value) == f"core.resume_from_checkpoint: {half}: not a complete checkpoint (no trainer_state.json)"
+    assert str(info.value) == f"core.resume_from_checkpoint: {half}: not a complete checkpoint (no trainer_state.json, tuitrain_state.json)"
     missing = isolated / "gone" / "checkpoint-1"
     with pytest.raises(TuitrainError) as info:
         launch(_preset(isolated, f'"{missing}"'))

@@ -66,7 +66,7 @@ def test_eta_after_a_resume_uses_the_new_segment_only(isolated):
     from tuitrain.runs import registry
 
     info = registry.RunInfo(run_dir=run_dir, name="eta", state="running", max_steps=1000)
-    registry._progress(run_dir, info)
+    registry._progress(run_dir, info, time.time())
     assert info.eta_s is not None and 70 <= info.eta_s <= 90  # 800 steps at ten a second
 
 

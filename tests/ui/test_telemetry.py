@@ -95,10 +95,10 @@ def _sleeper():
 
 def _place_run(run: Path, pid: int, device: dict) -> None:
     """Give a written run a live trainer pid and a start event with its `device`."""
-    import psutil
+    from tuitrain.procid import identify
 
     info = json.loads((run / "run.json").read_text())
-    info.update(pid=pid, pid_started=psutil.Process(pid).create_time(), state="running")
+    info.update(pid=pid, trainer=identify(pid).record(), state="running")
     (run / "run.json").write_text(json.dumps(info))
     lines = (run / "metrics.jsonl").read_text().splitlines()
     start = json.loads(lines[0])

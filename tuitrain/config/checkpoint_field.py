@@ -21,5 +21,7 @@ def checkpoint_folder(value: str) -> Path:
     if not is_complete_checkpoint(path):
         missing = [name for name in CHECKPOINT_FILES if not (path / name).is_file()]
         why = f"no {', '.join(missing)}" if missing else "not a checkpoint-N folder"
+        if missing == ["tuitrain_state.json"]:
+            why += ": written by another trainer (transformers?) or by a save that did not finish"
         raise TuitrainError(f"{FIELD}: {path}: not a complete checkpoint ({why})")
     return path
