@@ -180,6 +180,11 @@ def _optimizer_rules(v: dict, given: set, err) -> None:
         if len(has) != 1:
             err("lr_scheduler_kwargs", f"{sched} needs exactly one of min_lr / min_lr_rate",
                 "e.g. lr_scheduler_kwargs = { min_lr_rate = 0.1 }")
+    if not v["adam_bias_correction"] and v["optim"] == "adamw_torch_fused":
+        if "optim" in given:
+            err("adam_bias_correction", "false has no fused kernel", 'set optim = "adamw_torch"')
+        else:  # the default optimizer: its unfused kernel is the one that runs without the correction
+            v["optim"] = "adamw_torch"
     optim = v["optim"]
     if optim.startswith(("galore_", "apollo_")) and not v["optim_target_modules"]:
         err("optim", f"{optim} needs optim_target_modules", "e.g. optim_target_modules = [\"attn\", \"mlp\"]")

@@ -44,7 +44,7 @@ from .resume_check import check_resume_config
 from .resume_field import align_lr_to_schedule, checkpoint_from_field, naming_field
 from .safe_state import StateFormatError
 from .sched import build_scheduler, is_metric_driven
-from .seeding import set_seed
+from .seeding import determinism_env, set_seed
 from .signals import StopRequest
 from .tasks import build_task
 from .telemetry_mem import memory_fields
@@ -62,6 +62,7 @@ class Trainer:
         self.preset = preset
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
+        determinism_env(preset.args.full_determinism)  # before CUDA starts, or it has no effect
         self.ctx = init_distributed(preset.args)
         self.device = self.ctx.device
         # Printed now, before a precision refusal (fp16 on CPU) can end the run; events after `start`.
