@@ -29,7 +29,7 @@ from . import checkpoint as ckpt
 from . import device_info
 from . import rng as rng_mod
 from .amp import Precision
-from .data import build_eval_loader, build_train_loader
+from .data import build_eval_loader, build_train_loader, start_epoch
 from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
 from .evaluate import evaluate, generate_sample
 from .events import EventWriter
@@ -116,6 +116,9 @@ class Trainer:
         self._no_context = contextlib.nullcontext()
         self.no_sync = getattr(self.model, "no_sync", None)  # DDP's; looked up once (a miss raises inside)
         self._pending_rng = None
+        # Built once and reused: every epoch (and evaluation) starts the same loader again, so
+        # persistent workers persist and nothing is constructed per epoch.
+        self._train_loader = self._eval_loader_cache = None
         # This session's start (reset when training starts): runtimes and rates count from here.
         self.t0, self.first_step, self.saved_step, self.tokens_at_start = time.time(), 0, None, 0
 
@@ -288,9 +291,11 @@ class Trainer:
         epoch's last), starting `skip_batches` in. The loader is built without drawing from the
         global RNG, so a resumed run and an uninterrupted one see the same dropout masks."""
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        if self._train_loader is None:
+            self._train_loader = build_train_loader(self.bundle, self.args, self.ctx)
+        start_epoch(self._train_loader, self.args, epoch, skip_batches)
         with torch.random.fork_rng(devices=devices):
-            loader = build_train_loader(self.bundle, self.args, self.ctx, epoch, skip_batches=skip_batches)
-            it = iter(loader)
+            it = iter(self._train_loader)
             first = next(it, None)  # loaders start (and draw worker seeds) lazily, on the first batch
         it = itertools.chain([first], it) if first is not None else iter(())
         self.past.reset()
@@ -430,7 +435,10 @@ class Trainer:
     def _eval_loader(self):
         if self.bundle.eval_dataset is None:
             raise TuitrainError("evaluation: this task has no eval dataset (set eval_strategy = \"no\")")
-        return build_eval_loader(self.bundle, self.args, self.ctx)
+        loader = self._eval_loader_cache
+        if loader is None or loader.batch_size != self.args.per_device_eval_batch_size:
+            loader = self._eval_loader_cache = build_eval_loader(self.bundle, self.args, self.ctx)
+        return loader
 
     def _sum_across(self, sums: torch.Tensor) -> torch.Tensor:
         return sums if self.ctx.world_size == 1 else all_reduce_mean(sums, self.ctx) * self.ctx.world_size
