@@ -120,7 +120,8 @@ FIELDS = [
     _dl("dataloader_pin_memory", BOOL, True,
         "Pin host memory for faster host→GPU copies. Ignored on CPU-only training."),
     _dl("dataloader_drop_last", BOOL, False,
-        "Drop the last incomplete batch. Avoids tiny batches and gives even step counts."),
+        "Drop the last incomplete batch. Avoids tiny batches and gives even step counts. Left "
+        "unset with torch_compile, it is true: a smaller last batch would compile the model again."),
     _dl("dataloader_persistent_workers", BOOL, False,
         "Keep workers alive between epochs (needs dataloader_num_workers > 0). Saves worker "
         "start-up at the cost of memory."),

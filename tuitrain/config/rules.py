@@ -110,6 +110,8 @@ def _hf_rules(v: dict, given: set, err) -> None:
         v["torch_compile"] = True
     if v["torch_compile"] and v["torch_compile_backend"] is None:
         v["torch_compile_backend"] = "inductor"
+    if v["torch_compile"] and "dataloader_drop_last" not in given:
+        v["dataloader_drop_last"] = True  # a partial last batch compiles the model again, for one step
     if v["max_steps"] <= 0 and v["num_train_epochs"] == 0:
         err("num_train_epochs", "0 epochs and no max_steps: nothing to train", "set num_train_epochs or max_steps")
     if v["dataloader_num_workers"] == 0:

@@ -36,7 +36,7 @@ from .events import EventWriter
 from .generation import load_generation_config
 from .integrations import Integrations
 from .losses import LossSpec, model_loss
-from .model_setup import enable_activation_checkpointing, flos_per_token, profiler
+from .model_setup import DynamicBatch, enable_activation_checkpointing, flos_per_token, profiler
 from .optim import build_optimizer
 from .past import PastState
 from .progress import ProgressLine
@@ -99,9 +99,11 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, args, self.plan.total_steps, self.plan.warmup_steps)
         self.plateau = is_metric_driven(self.scheduler)
         self.model = wrap_model(self.raw_model, args, self.ctx)
+        self.eval_model = self.model
         if args.torch_compile:
             self.model = torch.compile(self.model, backend=args.torch_compile_backend or "inductor",
                                        mode=args.torch_compile_mode)
+            self.eval_model = DynamicBatch(self.model)
         self.loss_spec = LossSpec.of(self.raw_model, args)
         self.past = PastState(args.past_index)
         self.state = TrainState(args, flos_per_token(self.raw_model), self.bundle.tokens_per_example,
@@ -237,7 +239,12 @@ class Trainer:
             self._emit("warning", step=self.state.global_step, message=f"{autobatch.FIELD}: {note}")
             if self.ctx.is_main:
                 print(note, flush=True)
-            self.bundle = self.raw_model = self.model = self.optimizer = self.scheduler = self.precision = None
+            self.bundle = self.raw_model = self.model = self.eval_model = self.optimizer = self.scheduler = None
+            self.precision = self._train_loader = self._eval_loader_cache = None
+            if self.args.torch_compile:
+                # The failed batch's graphs go too: the next batch compiles afresh, static, rather
+                # than as a recompile that guesses the batch size varies (a slower dynamic graph).
+                torch._dynamo.reset()
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
@@ -446,7 +453,7 @@ class Trainer:
     def _evaluate(self, standalone: bool = False, on_start: bool = False) -> bool:
         """One evaluation and its `eval` event; True if it is a new best. As HF, the one of
         `eval_on_start` steps no scheduler and counts for neither best model nor early stopping."""
-        model = self.model
+        model = self.eval_model
         dtype = self.precision.full_eval_dtype
         if standalone and dtype is not None:  # HF casts the whole model only outside training
             model = self.raw_model.to(dtype)
@@ -481,7 +488,7 @@ class Trainer:
                 self._emit("sample", step=self.state.global_step, text=text)
 
     def _predict(self) -> None:
-        metrics = evaluate(self.model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
+        metrics = evaluate(self.eval_model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
                            self.bundle.compute_metrics, "test", self._sum_across, self.loss_spec)
         self._emit("predict", step=self.state.global_step, **metrics)
 
