@@ -52,7 +52,9 @@ FIELDS = [
     _core("auto_find_batch_size", BOOL, False,
           "On an out-of-memory error in training, shrink per_device_train_batch_size (× 0.9, as "
           "accelerate's find_executable_batch_size does) and restart training from step 0; the run's "
-          "preset.toml records the batch that fitted. Saves guessing the largest batch that fits.",
+          "preset.toml records the batch that fitted. Out of memory in evaluation shrinks "
+          "per_device_eval_batch_size the same way and evaluates again; training goes on. Saves "
+          "guessing the largest batch that fits.",
           honoured_note="single-process runs only; a resumed run keeps its checkpoint's batch size "
           "(as HF does), so an out-of-memory error there fails the run"),
     _core("average_tokens_across_devices", BOOL, True,

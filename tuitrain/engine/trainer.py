@@ -236,25 +236,30 @@ class Trainer:
                         f"(step {self.state.global_step}); restarting training from step 0 with "
                         f"per_device_train_batch_size={smaller}")
             # Out of the except clause: the traceback no longer holds the failed step's tensors.
-            self._emit("warning", step=self.state.global_step, message=f"{autobatch.FIELD}: {note}")
-            if self.ctx.is_main:
-                print(note, flush=True)
             self.bundle = self.raw_model = self.model = self.eval_model = self.optimizer = self.scheduler = None
             self.precision = self._train_loader = self._eval_loader_cache = None
             if self.args.torch_compile:
                 # The failed batch's graphs go too: the next batch compiles afresh, static, rather
                 # than as a recompile that guesses the batch size varies (a slower dynamic graph).
                 torch._dynamo.reset()
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            self._use_smaller_batch(note, per_device_train_batch_size=smaller)
             # Checkpoints of the abandoned attempt hold another batch's state: never resume from them.
             autobatch.discard_checkpoints(self.run_dir, checkpoints_before)
-            self.preset.args = self.preset.args.replace(per_device_train_batch_size=smaller)
-            self._batch_recorded = autobatch.record_batch(self.run_dir, self.preset, not self._batch_recorded) \
-                or self._batch_recorded
             self._build(self.preset.args)
             self._emit_start()
+
+    def _use_smaller_batch(self, note: str, **batch) -> None:
+        """After running out of memory: say so (a `warning` event and a line), free what the
+        failed attempt held, and record the smaller `batch` in the preset and the run's preset.toml."""
+        self._emit("warning", step=self.state.global_step, message=f"{autobatch.FIELD}: {note}")
+        if self.ctx.is_main:
+            print(note, flush=True)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.preset.args = self.preset.args.replace(**batch)
+        self._batch_recorded = autobatch.record_batch(self.run_dir, self.preset, not self._batch_recorded) \
+            or self._batch_recorded
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -458,14 +463,7 @@ class Trainer:
         if standalone and dtype is not None:  # HF casts the whole model only outside training
             model = self.raw_model.to(dtype)
         self.past.reset()  # HF drops the training cache at each evaluation
-        try:
-            metrics = evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                               self.bundle.compute_metrics, "eval", self._sum_across, self.loss_spec)
-        except Exception as exc:
-            if self.args.auto_find_batch_size and autobatch.is_oom(exc):
-                raise TuitrainError("evaluation ran out of memory; auto_find_batch_size shrinks only the training "
-                                    "batch (lower per_device_eval_batch_size)") from exc
-            raise
+        metrics = self._run_evaluation(model, "eval")
         tokens = self._tokens_seen_fields() if self.args.include_num_input_tokens_seen != "no" else {}
         self._emit("eval", step=self.state.global_step, epoch=self.state.epoch, **metrics,
                    **({"num_input_tokens_seen": tokens["num_input_tokens_seen"]} if tokens else {}))
@@ -487,9 +485,28 @@ class Trainer:
             if text is not None:
                 self._emit("sample", step=self.state.global_step, text=text)
 
+    def _run_evaluation(self, model, prefix: str) -> dict:
+        """`evaluate()` over the eval set; with auto_find_batch_size, running out of memory
+        shrinks the eval batch (never the training batch) and evaluates again."""
+        training = model.training
+        while True:
+            try:
+                return evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
+                                self.bundle.compute_metrics, prefix, self._sum_across, self.loss_spec)
+            except Exception as exc:
+                model.train(training)  # a failed evaluation leaves the model in eval mode
+                smaller = autobatch.smaller_eval_batch(exc, self.args, self.ctx.world_size)
+                if smaller is None:
+                    raise
+            # Out of the except clause: the traceback no longer holds the failed batch's tensors.
+            note = (f"evaluation ran out of memory at per_device_eval_batch_size={self.args.per_device_eval_batch_size} "
+                    f"(step {self.state.global_step}); evaluating again with per_device_eval_batch_size={smaller}")
+            self._eval_loader_cache = None
+            self._use_smaller_batch(note, per_device_eval_batch_size=smaller)
+            self.args = self.args.replace(per_device_eval_batch_size=smaller)
+
     def _predict(self) -> None:
-        metrics = evaluate(self.eval_model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                           self.bundle.compute_metrics, "test", self._sum_across, self.loss_spec)
+        metrics = self._run_evaluation(self.eval_model, "test")
         self._emit("predict", step=self.state.global_step, **metrics)
 
     def close(self) -> None:
