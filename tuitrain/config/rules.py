@@ -60,6 +60,7 @@ def resolve(data: dict, col, label: str):
     _hf_rules(v, given_keys, err)
     _optimizer_rules(v, given_keys, err)
     _launch_rules(v, err)
+    _fsdp_rules(v, err)
     check_integrations(v, given_keys, err)
     _task_rules(task, col)
     if v["max_steps"] > 0:
@@ -206,6 +207,25 @@ def _optimizer_rules(v: dict, given: set, err) -> None:
             err("optim_args", f"{', '.join(unread)} not read by {optim}: no effect (transformers ignores "
                 "them too)", f"{optim} reads {', '.join(reads)}" if reads else f"{optim} reads no optim_args",
                 NOTICE)
+
+
+FSDP_OPTIONS = ("full_shard", "shard_grad_op", "offload", "auto_wrap")
+FSDP1_ONLY = ("no_shard", "hybrid_shard", "hybrid_shard_zero2")
+
+
+def _fsdp_rules(v: dict, err) -> None:
+    """`fsdp`'s words, as transformers 5 (FSDP2) reads them; `fsdp_config` is checked at launch."""
+    words = (v["fsdp"] or "").split()
+    for word in words:
+        if word in FSDP1_ONLY:
+            err("fsdp", f"{word} is an FSDP1 strategy; tuitrain runs FSDP2 (as transformers 5 does by default)",
+                "use full_shard or shard_grad_op")
+        elif word not in FSDP_OPTIONS:
+            err("fsdp", f"unknown option {describe(word)}", f"choose from {', '.join(FSDP_OPTIONS)}")
+    if "full_shard" in words and "shard_grad_op" in words:
+        err("fsdp", "full_shard and shard_grad_op both given", "keep one")
+    if words and v["fp16"]:
+        err("fp16", "not with fsdp: the grad scaler would see only each process's shard", "use bf16")
 
 
 def _launch_rules(v: dict, err) -> None:

@@ -30,7 +30,8 @@ from . import device_info
 from . import rng as rng_mod
 from .amp import Precision
 from .data import build_eval_loader, build_train_loader, start_epoch
-from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
+from . import fsdp
+from .distributed import all_reduce_mean, barrier, gradient_sync_skipper, init_distributed, shutdown, wrap_model
 from .evaluate import evaluate, generate_sample
 from .events import EventWriter
 from .generation import load_generation_config
@@ -95,10 +96,11 @@ class Trainer:
         self.raw_model = self.bundle.model.to(self.device)
         self.precision = Precision(args, self.device)
         self.plan = plan_steps(args, len(self.bundle.train_dataset), self.ctx.world_size)
-        self.optimizer = build_optimizer(self.raw_model, args)
+        self.model = wrap_model(self.raw_model, args, self.ctx)  # FSDP shards raw_model in place
+        self.sharded = fsdp.is_sharded(self.raw_model)
+        self.optimizer = build_optimizer(self.raw_model, args)  # over the parameters as wrapped
         self.scheduler = build_scheduler(self.optimizer, args, self.plan.total_steps, self.plan.warmup_steps)
         self.plateau = is_metric_driven(self.scheduler)
-        self.model = wrap_model(self.raw_model, args, self.ctx)
         self.eval_model = self.model
         if args.torch_compile:
             self.model = torch.compile(self.model, backend=args.torch_compile_backend or "inductor",
@@ -116,11 +118,12 @@ class Trainer:
         self.parameters = list(self.raw_model.parameters())  # clipped every step: listed once
         self.clip_norm = args.max_grad_norm if args.max_grad_norm > 0 else float("inf")  # HF: a norm always
         self._no_context = contextlib.nullcontext()
-        self.no_sync = getattr(self.model, "no_sync", None)  # DDP's; looked up once (a miss raises inside)
+        self.no_sync = gradient_sync_skipper(self.model)  # DDP's or FSDP's; looked up once
         self._pending_rng = None
         # Built once and reused: every epoch (and evaluation) starts the same loader again, so
         # persistent workers persist and nothing is constructed per epoch.
         self._train_loader = self._eval_loader_cache = None
+        self._eval_forwards = 0  # FSDP: the forward passes every rank runs per evaluation
         # This session's start (reset when training starts): runtimes and rates count from here.
         self.t0, self.first_step, self.saved_step, self.tokens_at_start = time.time(), 0, None, 0
 
@@ -136,10 +139,15 @@ class Trainer:
                 "sampler": {"epoch": step // self.plan.updates_per_epoch,
                             "batches_seen": (step % self.plan.updates_per_epoch) * self.args.gradient_accumulation_steps}}
         hf = state.hf_state(self.args, self.plan, self.run_dir, self._interval)
+        full = {}
+        if self.sharded:  # every rank sends its shards; rank 0 writes what one process would
+            full["model_state"], full["optimizer_state"] = fsdp.full_state(
+                self.raw_model, None if self.args.save_only_model else self.optimizer)
         if self.ctx.is_main:
             try:
                 path = ckpt.save_checkpoint(self.run_dir, step, self.raw_model, self.optimizer, self.scheduler,
-                                            self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model)
+                                            self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model,
+                                            **full)
             except ckpt.CheckpointSaveError as exc:
                 self._emit("warning", step=step, message=str(exc))
             else:
@@ -405,8 +413,11 @@ class Trainer:
         elapsed = max(time.perf_counter() - window.t0, 1e-9)
         state.loss_total += loss_sum
         state.loss_steps += window.steps
+        grad_norm = window.grad_norm
+        if hasattr(grad_norm, "full_tensor"):  # FSDP: a DTensor (the global norm; every rank logs)
+            grad_norm = grad_norm.full_tensor()
         fields = {"step": state.global_step, "epoch": state.epoch, "loss": loss_sum / window.steps,
-                  "grad_norm": float(window.grad_norm.item()), "learning_rate": float(window.lr)}
+                  "grad_norm": float(grad_norm.item()), "learning_rate": float(window.lr)}
         fields.update(self._tokens_seen_fields(), samples_per_second=round(window.samples * self.ctx.world_size / elapsed, 3))
         if window.tokens:
             fields["tokens_per_second"] = round(window.tokens * self.ctx.world_size / elapsed, 3)
@@ -450,6 +461,7 @@ class Trainer:
         loader = self._eval_loader_cache
         if loader is None or loader.batch_size != self.args.per_device_eval_batch_size:
             loader = self._eval_loader_cache = build_eval_loader(self.bundle, self.args, self.ctx)
+            self._eval_forwards = fsdp.even_forwards(len(loader), self.ctx) if self.sharded else 0
         return loader
 
     def _sum_across(self, sums: torch.Tensor) -> torch.Tensor:
@@ -478,11 +490,13 @@ class Trainer:
         return best.update(metrics, self.state.global_step)
 
     def _sample(self) -> None:
-        """Generate text from the task's prompt and emit it as a `sample` event (rank 0)."""
-        if self.ctx.is_main:
-            text = generate_sample(self.raw_model, self.bundle, self.args, self.device, self.precision.eval_autocast,
+        """Generate text from the task's prompt and emit it as a `sample` event (rank 0). With
+        FSDP every rank generates: each forward pass gathers the shards of all ranks."""
+        if self.ctx.is_main or self.sharded:
+            model = fsdp.SyncedGenerate(self.raw_model) if self.sharded else self.raw_model
+            text = generate_sample(model, self.bundle, self.args, self.device, self.precision.eval_autocast,
                                    self.generation)
-            if text is not None:
+            if text is not None and self.ctx.is_main:
                 self._emit("sample", step=self.state.global_step, text=text)
 
     def _run_evaluation(self, model, prefix: str) -> dict:
@@ -491,8 +505,10 @@ class Trainer:
         training = model.training
         while True:
             try:
-                return evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                                self.bundle.compute_metrics, prefix, self._sum_across, self.loss_spec)
+                loader = self._eval_loader()
+                return evaluate(model, loader, self.args, self.device, self.precision.eval_autocast,
+                                self.bundle.compute_metrics, prefix, self._sum_across, self.loss_spec,
+                                self._eval_forwards)
             except Exception as exc:
                 model.train(training)  # a failed evaluation leaves the model in eval mode
                 smaller = autobatch.smaller_eval_batch(exc, self.args, self.ctx.world_size)
