@@ -207,7 +207,10 @@ class Trainer:
                 self._evaluate(standalone=not do_train)
             if state == "finished" and args.do_predict:
                 self._predict()
-            self.integrations.finish(state, self.raw_model)
+            final = self.raw_model
+            if self.sharded and self.args.push_to_hub:  # every rank sends its shards; rank 0 pushes them whole
+                final = fsdp.full_state(self.raw_model, None)[0]
+            self.integrations.finish(state, final)
             self._emit("status", state=state, error=None)
             return 0
         except Exception as exc:  # noqa: BLE001 - the run records every failure
