@@ -58,6 +58,19 @@ def test_full_determinism_sets_cuda_launch_blocking_before_cuda_starts(tmp_path,
     assert seen and seen[0] == ("1", ":4096:8")
 
 
+def test_determinism_set_after_cuda_started_says_it_comes_too_late(monkeypatch):
+    import pytest
+
+    from tuitrain.engine import seeding
+
+    monkeypatch.delenv("CUDA_LAUNCH_BLOCKING", raising=False)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    monkeypatch.setattr(seeding.torch.cuda, "is_initialized", lambda: True)
+    with pytest.warns(UserWarning, match="CUDA started in this process before CUDA_LAUNCH_BLOCKING was set"):
+        seeding.determinism_env(True)
+    assert os.environ["CUDA_LAUNCH_BLOCKING"] == "1"
+
+
 def test_no_cuda_memory_fields_on_cpu(tmp_path):
     assert run(regression_preset(max_steps=2, skip_memory_metrics=False), tmp_path) == 0
     train = events(tmp_path, "train")

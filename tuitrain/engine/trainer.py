@@ -27,10 +27,10 @@ from tuitrain.errors import TuitrainError
 from . import autobatch
 from . import checkpoint as ckpt
 from . import device_info
+from . import fsdp
 from . import rng as rng_mod
 from .amp import Precision
 from .data import build_eval_loader, build_train_loader, start_epoch
-from . import fsdp
 from .distributed import all_reduce_mean, barrier, gradient_sync_skipper, init_distributed, shutdown, wrap_model
 from .evaluate import evaluate, generate_sample
 from .events import EventWriter
