@@ -11,8 +11,13 @@ fault in one leaves the others their time):
 - smoke: a gpt-small run (quickstart on a CPU) launched detached, the probe and the Runs
   table's GPU cell sampled while it trains, stopped with a checkpoint, resumed to the end.
 - bench: the fair engine-vs-hand bench (`gpu_bench.py`), eager and compiled.
-- syncs: host syncs per optimizer step (torch's sync debug mode) in bf16, fp16 and fp16
-  with the fused AdamW, from the difference between a 16-step and an 8-step run.
+- syncs: host syncs per optimizer step (torch's sync debug mode) in bf16 and fp16 with the
+  default (fused) AdamW, which should have none, and fp16 with the unfused one, from the
+  difference between a 16-step and an 8-step run.
+- compile: the compilations of a compiled gpt-small run across an epoch boundary (its last,
+  partial batch dropped) with two evaluations whose last batch is smaller: one static graph
+  for training and one for evaluation, dynamic in the batch size, should be all; and the
+  compile time that costs.
 - oom: `auto_find_batch_size` from a batch that cannot fit, on a real CUDA OOM.
 
 On a machine without CUDA the GPU-only checks say "skipped" and the rest run small, so
@@ -36,8 +41,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the checkout need not be pip-installed
-CHECKS = ("env", "telemetry", "smoke", "bench", "syncs", "oom")  # most telling first: a cut budget skips the end
-LIMITS = {"env": 45, "telemetry": 45, "smoke": 150, "bench": 240, "syncs": 120, "oom": 90}
+CHECKS = ("env", "telemetry", "smoke", "bench", "syncs", "compile", "oom")  # most telling first: a cut budget skips the end
+LIMITS = {"env": 45, "telemetry": 45, "smoke": 150, "bench": 240, "syncs": 120, "compile": 180, "oom": 90}
 UI_PACKAGES = ("textual", "plotext", "tomlkit")
 
 GPU_SMOKE = ("gpt-small", ["core.max_steps=80", "logging.logging_steps=5", "logging.eval_steps=40",
@@ -258,15 +263,80 @@ def check_syncs(out: Path) -> dict:
     if not _cuda():
         return {"status": "skipped", "summary": "skipped: needs CUDA (torch's sync debug mode)"}
     base = ["core.per_device_train_batch_size=8", "core.gradient_accumulation_steps=1"]
+    # The default optimizer is the fused AdamW: with it no step should wait for the GPU.
     variants = {"bf16 fused AdamW": ["precision.bf16=true", "precision.fp16=false", 'optimizer.optim="adamw_torch_fused"'],
-                "fp16 AdamW": ["precision.bf16=false", "precision.fp16=true", 'optimizer.optim="adamw_torch"'],
+                "fp16 AdamW (unfused)": ["precision.bf16=false", "precision.fp16=true", 'optimizer.optim="adamw_torch"'],
                 "fp16 fused AdamW": ["precision.bf16=false", "precision.fp16=true", 'optimizer.optim="adamw_torch_fused"']}
     result = {}
     for label, sets in variants.items():
         short, long = _syncs("gpt-small", [*base, *sets], 8), _syncs("gpt-small", [*base, *sets], 16)
         result[label] = {"syncs_8_steps": short, "syncs_16_steps": long, "per_step": (long - short) / 8}
-    return {"status": "ok", "variants": result,
-            "summary": "host syncs per step: " + ", ".join(f"{k} {v['per_step']:g}" for k, v in result.items())}
+    fused_free = all(v["per_step"] == 0 for k, v in result.items() if "fused AdamW" in k)
+    return {"status": "ok" if fused_free else "failed", "variants": result,
+            "summary": "host syncs per step: " + ", ".join(f"{k} {v['per_step']:g}" for k, v in result.items())
+            + ("" if fused_free else " (expected 0 with the fused AdamW)")}
+
+
+def _graph_is_dynamic(gm) -> bool:
+    """Whether a graph dynamo compiled takes a symbolic size (a dynamic batch dimension)."""
+    import torch
+
+    values = [n.meta.get("example_value") for n in gm.graph.nodes if n.op == "placeholder"]
+    return any(isinstance(v, torch.SymInt) or (torch.is_tensor(v) and any(isinstance(d, torch.SymInt) for d in v.shape))
+               for v in values)
+
+
+def check_compile(out: Path) -> dict:
+    import tempfile
+
+    import torch
+    import torch._dynamo
+    from torch._dynamo.backends.registry import lookup_backend
+
+    from tuitrain.config import load_preset
+    from tuitrain.engine.trainer import Trainer
+    from tuitrain.paths import resolve_preset_path
+
+    cuda = _cuda()
+    inner = lookup_backend("inductor" if cuda else "eager")  # eager: a smoke test of the check itself
+    graphs: list[dict] = []
+
+    def recording(gm, example_inputs):
+        t0 = time.perf_counter()
+        compiled = inner(gm, example_inputs)
+        graphs.append({"dynamic": _graph_is_dynamic(gm), "seconds": round(time.perf_counter() - t0, 2)})
+        return compiled
+
+    torch._dynamo.register_backend(recording, name="gpu_check_recording")
+    torch._dynamo.reset()
+    # gpt-small: 817 windows, 51 full batches of 16 and one of 1 (13 updates an epoch at accumulation
+    # 4), 90 eval windows (5 batches of 16 and one of 10). 16 updates cross the epoch boundary.
+    sets = ["precision.torch_compile=true", 'precision.torch_compile_backend="gpu_check_recording"',
+            "core.max_steps=16", "logging.logging_steps=4", 'logging.eval_strategy="steps"', "logging.eval_steps=8",
+            'logging.save_strategy="no"', "evaluation.sample_every=0"]
+    if not cuda:  # tiny: 44 windows an epoch, 5 full batches of 8 and one of 4
+        sets += [*TINY, "precision.bf16=false", "precision.tf32=false", "task.options.examples_per_epoch=44"]
+    preset = load_preset(resolve_preset_path("gpt-small"), sets)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(preset, Path(run_dir))
+        try:
+            code = trainer.train()
+            train_n, eval_n = len(trainer.bundle.train_dataset), len(trainer.bundle.eval_dataset)
+        finally:
+            trainer.close()
+        evals = [e for e in _events(Path(run_dir)) if e.get("kind") == "eval"]
+    seconds = time.monotonic() - t0
+    torch._dynamo.reset()
+    batch, eval_batch = preset.args.per_device_train_batch_size, preset.args.per_device_eval_batch_size
+    ok = code == 0 and len(evals) == 2 and [g["dynamic"] for g in graphs] == [False, eval_n % eval_batch != 0]
+    kinds = ", ".join(f"{'dynamic' if g['dynamic'] else 'static'} {g['seconds']:.0f} s" for g in graphs)
+    return {"status": "ok" if ok else "failed", "graphs": graphs, "seconds": seconds, "evaluations": len(evals),
+            "train_examples": train_n, "batch": batch, "drop_last": preset.args.dataloader_drop_last,
+            "eval_examples": eval_n, "eval_batch": eval_batch,
+            "summary": (f"{len(graphs)} graph(s) compiled ({kinds}) over 16 steps across an epoch boundary "
+                        f"and {len(evals)} evaluations; run {seconds:.0f} s"
+                        + ("" if ok else "; expected one static training graph and one evaluation graph"))}
 
 
 def check_bench(out: Path) -> dict:

@@ -37,6 +37,7 @@ hidden = 32
 per_device_train_batch_size = {batch}
 max_steps = {steps}
 [optimizer]
+optim = "adamw_torch"  # the raw loop's torch.optim.AdamW
 learning_rate = 0.001
 max_grad_norm = 1.0
 [logging]

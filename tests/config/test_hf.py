@@ -153,9 +153,11 @@ def test_python_snippet_switches_to_seq2seq() -> None:
     assert scope["args"].predict_with_generate is True and scope["args"].generation_num_beams == 4
 
 
-def test_python_snippet_keeps_portable_optimizer() -> None:
-    # HF's own default is adamw_torch_fused; the preset's adamw_torch must be spelled out.
-    assert "optim='adamw_torch'" in hf.export_python(make_preset({}))
+def test_python_snippet_spells_out_only_an_optimizer_other_than_the_shared_default() -> None:
+    # The schema's default is transformers' own (adamw_torch_fused): nothing to write; the
+    # unfused adamw_torch must be spelled out.
+    assert "optim=" not in hf.export_python(make_preset({}))
+    assert "optim='adamw_torch'" in hf.export_python(make_preset({"optim": "adamw_torch"}))
 
 
 def test_round_trip_through_the_preset_loader(tmp_path) -> None:

@@ -16,7 +16,7 @@ def _notices(preset) -> list[str]:
 
 def test_optim_args_a_family_does_not_read_are_noted():
     preset = load_preset_data({"optimizer": {"optim_args": "amsgrad=true"}}, "p.toml")
-    assert any("optimizer.optim_args: amsgrad not read by adamw_torch: no effect" in n for n in _notices(preset))
+    assert any("optimizer.optim_args: amsgrad not read by adamw_torch_fused: no effect" in n for n in _notices(preset))
     sgd = load_preset_data({"optimizer": {"optim": "sgd", "optim_args": "momentum=0.9,bogus=1"}}, "p.toml")
     (note,) = [n for n in _notices(sgd) if "optim_args" in n]
     assert "bogus not read by sgd" in note and "sgd reads momentum, dampening, weight_decay, nesterov" in note
@@ -42,3 +42,10 @@ def test_hf_json_with_either_checkpointing_name_imports(tmp_path):
         path.write_text(json.dumps({"output_dir": "out", name: True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}))
         text = import_hf_json(path)
         assert "activation_checkpointing = true" in text and "use_reentrant = false" in text
+
+
+def test_adam_without_bias_correction_runs_the_unfused_adamw_unless_fused_is_asked_for():
+    # The default optimizer is the fused kernel, which always corrects the bias.
+    assert load_preset_data({"optimizer": {"adam_bias_correction": False}}, "p.toml").args.optim == "adamw_torch"
+    with pytest.raises(PresetErrors, match='adam_bias_correction: false has no fused kernel .set optim = "adamw_torch"'):
+        load_preset_data({"optimizer": {"adam_bias_correction": False, "optim": "adamw_torch_fused"}}, "p.toml")

@@ -25,6 +25,7 @@ PLUGIN = textwrap.dedent(
     def build(options, args):
         opts = dict(options)
         fits, after, error = int(opts.pop("fits")), int(opts.pop("after", 0)), opts.pop("error", "oom")
+        eval_fits = int(opts.pop("eval_fits", 1 << 30))
         bundle = regression.build(opts, args)
         model, forward, calls = bundle.model, bundle.model.forward, [0]
 
@@ -35,6 +36,8 @@ PLUGIN = textwrap.dedent(
                     if error == "oom":
                         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
                     raise ValueError("a bug, not a memory problem")
+            elif x.shape[0] > eval_fits:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
             return forward(x, labels)
 
         model.forward = guarded
@@ -43,19 +46,22 @@ PLUGIN = textwrap.dedent(
 )
 
 
-def _run_dir(tmp_path, name="run", batch=8, **options):
-    """A run directory holding the resolved preset, as `tuitrain run` leaves it."""
+def _run_dir(tmp_path, name="run", batch=8, eval_batch=None, **options):
+    """A run directory holding the resolved preset, as `tuitrain run` leaves it (evaluating
+    every epoch when `eval_batch` is given)."""
     plugin = tmp_path / "oomtask.py"
     plugin.write_text(PLUGIN)
     auto = options.pop("auto", True)
     extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in {"fits": 5, **options}.items())
+    evaluation = "" if eval_batch is None else f"per_device_eval_batch_size = {eval_batch}\n"
+    eval_strategy = "" if eval_batch is None else 'eval_strategy = "epoch"\n'
     preset = tmp_path / f"{name}.toml"
     preset.write_text(
         f'[task]\nname = "oomtask.py:build"\n[task.options]\nn_samples = 50\nn_features = 4\nhidden = 8\n{extra}'
         f"[core]\nper_device_train_batch_size = {batch}\nnum_train_epochs = 2\n"
-        f"auto_find_batch_size = {str(auto).lower()}\n"
+        f"auto_find_batch_size = {str(auto).lower()}\n{evaluation}"
         '[optimizer]\nlearning_rate = 0.01\n[logging]\nlogging_steps = 1\nsave_strategy = "epoch"\n'
-        "[reproducibility]\nseed = 3\n")
+        f"{eval_strategy}[reproducibility]\nseed = 3\n")
     run_dir = tmp_path / name
     run_dir.mkdir()
     (run_dir / "preset.toml").write_text(load_preset(preset).to_toml())
@@ -93,6 +99,38 @@ def test_out_of_memory_shrinks_the_batch_and_restarts_from_scratch(tmp_path, cap
     assert main([str(direct)]) == 0
     final = {e["step"]: e["loss"] for e in events(run_dir, "train")[-16:]}
     assert final == losses_by_step(direct) and sorted(final) == list(range(1, 17))
+
+
+def test_out_of_memory_in_evaluation_shrinks_the_eval_batch_only(tmp_path, capsys):
+    # 10 eval examples: batches of 8 "run out"; 8 -> 7 -> 6 -> 5 fits. Training (batch 8,
+    # which fits) goes on where it was; the run is the one a direct eval batch of 5 gives.
+    run_dir = _run_dir(tmp_path, eval_batch=8, fits=8, eval_fits=5)
+    assert main([str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    for old, new in ((8, 7), (7, 6), (6, 5)):
+        assert (f"evaluation ran out of memory at per_device_eval_batch_size={old} (step 5); "
+                f"evaluating again with per_device_eval_batch_size={new}") in out
+    assert [w["step"] for w in events(run_dir, "warning")] == [5, 5, 5]
+    assert len(events(run_dir, "start")) == 1  # training never restarted
+    assert events(run_dir, "status")[-1]["state"] == "finished"
+    config = tomllib.loads((run_dir / "preset.toml").read_text())["core"]
+    assert (config["per_device_train_batch_size"], config["per_device_eval_batch_size"]) == (8, 5)
+    assert tomllib.loads((run_dir / "preset.prev-1.toml").read_text())["core"]["per_device_eval_batch_size"] == 8
+    direct = _run_dir(tmp_path, name="direct", eval_batch=5, fits=8, eval_fits=5, auto=False)
+    assert main([str(direct)]) == 0
+    assert losses_by_step(run_dir) == losses_by_step(direct)
+    ours, theirs = events(run_dir, "eval"), events(direct, "eval")
+    assert [e["step"] for e in ours] == [e["step"] for e in theirs] == [5, 10]
+    for a, b in zip(ours, theirs):
+        assert a["eval_loss"] == pytest.approx(b["eval_loss"], rel=1e-6)
+
+
+def test_no_eval_batch_that_fits_fails_with_a_clear_error(tmp_path):
+    run_dir = _run_dir(tmp_path, eval_batch=2, fits=8, eval_fits=0)
+    assert main([str(run_dir)]) == 1
+    assert events(run_dir, "status")[-1]["error"].startswith(
+        "tuitrain: core.auto_find_batch_size: evaluation ran out of memory even at per_device_eval_batch_size=1")
+    assert len(events(run_dir, "start")) == 1  # never taken for a training batch that is too big
 
 
 def test_the_model_that_ran_out_is_freed_before_the_next_is_built(tmp_path, monkeypatch):

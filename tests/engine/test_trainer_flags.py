@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from trainer_fixtures import events, regression_preset, run
@@ -31,6 +33,42 @@ def test_full_determinism_turns_on_deterministic_kernels(tmp_path):
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(before)
+
+
+def test_full_determinism_sets_cuda_launch_blocking_before_cuda_starts(tmp_path, monkeypatch):
+    # The CUDA runtime reads CUDA_LAUNCH_BLOCKING and CUBLAS_WORKSPACE_CONFIG when it starts,
+    # at the first torch.cuda query: set later, they do nothing.
+    from tuitrain.engine import distributed
+
+    for name in ("CUDA_LAUNCH_BLOCKING", "CUBLAS_WORKSPACE_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    seen = []
+    available = torch.cuda.is_available
+
+    def first_cuda_query():
+        seen.append((os.environ.get("CUDA_LAUNCH_BLOCKING"), os.environ.get("CUBLAS_WORKSPACE_CONFIG")))
+        return available()
+
+    monkeypatch.setattr(distributed.torch.cuda, "is_available", first_cuda_query)
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        assert run(regression_preset(max_steps=1, full_determinism=True), tmp_path) == 0
+    finally:
+        torch.use_deterministic_algorithms(before)
+    assert seen and seen[0] == ("1", ":4096:8")
+
+
+def test_determinism_set_after_cuda_started_says_it_comes_too_late(monkeypatch):
+    import pytest
+
+    from tuitrain.engine import seeding
+
+    monkeypatch.delenv("CUDA_LAUNCH_BLOCKING", raising=False)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    monkeypatch.setattr(seeding.torch.cuda, "is_initialized", lambda: True)
+    with pytest.warns(UserWarning, match="CUDA started in this process before CUDA_LAUNCH_BLOCKING was set"):
+        seeding.determinism_env(True)
+    assert os.environ["CUDA_LAUNCH_BLOCKING"] == "1"
 
 
 def test_no_cuda_memory_fields_on_cpu(tmp_path):

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from harness import BASE, assert_same, run_engine, run_hf
-from tuitrain.config import PresetErrors, load_preset_data, schema
+from tuitrain.config import PresetErrors, load_preset_data
 
 transformers = pytest.importorskip("transformers")
 
@@ -38,13 +38,6 @@ def test_a_nan_loss_without_the_filter_stays_in_its_own_logging_window(tmp_path)
     assert all(math.isnan(t["loss"]) for t in hf.train[2:]) and math.isnan(hf.summary["train_loss"])
     assert all(math.isfinite(t["loss"]) for t in ours.train[2:])
     assert all(a["grad_norm"] == pytest.approx(b["grad_norm"], rel=2e-5) for a, b in zip(ours.train, hf.train))
-
-
-def test_default_optimizer_is_the_portable_one():
-    # transformers defaults to adamw_torch_fused; tuitrain to adamw_torch (the same numbers up
-    # to kernel summation order, on any device; the fused one is a choice away).
-    assert schema.field("optim").default == "adamw_torch"
-    assert transformers.TrainingArguments(output_dir="unused").optim == "adamw_torch_fused"
 
 
 def test_save_best_without_a_metric_is_refused_where_transformers_never_saves():

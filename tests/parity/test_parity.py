@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import assert_same, run_engine, run_hf
+from harness import assert_same, preset, run_engine, run_hf
+from tuitrain.config import schema
+from tuitrain.config.hf import export_hf_dict
 
 EVAL2 = {"eval_strategy": "steps", "eval_steps": 2}
 UNEVEN = {"n_train": 22}  # 6 batches of 4 (the last of 2): 3 updates an epoch with accumulation 2
@@ -19,7 +21,7 @@ UNEVEN = {"n_train": 22}  # 6 batches of 4 (the last of 2): 3 updates an epoch w
 CASES = {
     # optimizer families that run on CPU, their decay groups and optim_args
     "adamw-decay-groups-ignores-optim-args": ({"weight_decay": 0.1, "optim_args": "amsgrad=true"}, {"norms": True}),  # 3, 4
-    "adamw-fused": ({"optim": "adamw_torch_fused", "weight_decay": 0.1}, {}),
+    "adamw-unfused": ({"optim": "adamw_torch", "weight_decay": 0.1}, {}),  # the default is the fused one
     "sgd-reads-its-optim-args": ({"optim": "sgd", "weight_decay": 0.01,
                                   "optim_args": "momentum=0.9,nesterov=true,bogus=1"}, {}),
     "adagrad": ({"optim": "adagrad", "optim_args": "lr_decay=0.01,eps=1e-8"}, {}),
@@ -103,3 +105,11 @@ CASES = {
 def test_engine_matches_transformers(name, tmp_path):
     settings, options = CASES[name]
     assert_same(run_engine(tmp_path, settings, options), run_hf(tmp_path, settings, options))
+
+
+def test_the_default_optimizer_is_transformers_own():
+    # adamw_torch_fused, as TrainingArguments' default with torch >= 2.8: every case above
+    # that leaves optim unset runs the fused kernel on both sides.
+    transformers = pytest.importorskip("transformers")
+    assert schema.field("optim").default == transformers.TrainingArguments(output_dir="unused").optim
+    assert preset({}).args.optim == export_hf_dict(preset({}))["optim"] == "adamw_torch_fused"

@@ -52,7 +52,9 @@ FIELDS = [
     _core("auto_find_batch_size", BOOL, False,
           "On an out-of-memory error in training, shrink per_device_train_batch_size (× 0.9, as "
           "accelerate's find_executable_batch_size does) and restart training from step 0; the run's "
-          "preset.toml records the batch that fitted. Saves guessing the largest batch that fits.",
+          "preset.toml records the batch that fitted. Out of memory in evaluation shrinks "
+          "per_device_eval_batch_size the same way and evaluates again; training goes on. Saves "
+          "guessing the largest batch that fits.",
           honoured_note="single-process runs only; a resumed run keeps its checkpoint's batch size "
           "(as HF does), so an out-of-memory error there fails the run"),
     _core("average_tokens_across_devices", BOOL, True,
@@ -82,8 +84,8 @@ FIELDS = [
     _opt("adam_epsilon", FLOAT, 1e-8,
          "Added to Adam's denominator to keep it well-behaved.", minimum=0.0),
     _opt("adam_bias_correction", BOOL, True,
-         "Divide Adam's moments by (1 - beta^t) early in training. Turning it off makes fused steps "
-         "slightly cheaper at the cost of the early-step correction.", hf_class=None),
+         "Divide Adam's moments by (1 - beta^t) early in training. Off, AdamW runs without the "
+         "early-step correction; that has no fused kernel, so optim then defaults to adamw_torch.", hf_class=None),
     _opt("lr_scheduler_type", STR, "linear",
          "Shape of the LR curve after warmup (`tuitrain schedule PRESET` draws it). Shape decay to "
          "match the task.", choices=SCHEDULERS),
@@ -99,9 +101,11 @@ FIELDS = [
     _opt("max_grad_norm", FLOAT, 1.0,
          "Clip the global gradient norm to this before each update (0 disables). Stabilises "
          "training against exploding gradients.", minimum=0.0),
-    _opt("optim", STR, "adamw_torch",
-         "Optimizer implementation. Switch to adamw_torch_fused, adafactor or a low-bit / paged "
-         "family for speed or memory. A family whose package is missing is refused before training. "
+    _opt("optim", STR, "adamw_torch_fused",
+         "Optimizer implementation. The default, as transformers', is AdamW in one fused kernel per "
+         "step (CPU and CUDA); with fp16 it skips an overflowing step on the GPU, without waiting for it. "
+         "adamw_torch is the same update in several kernels; adafactor or a low-bit / paged family "
+         "saves memory. A family whose package is missing is refused before training. "
          + packages_help(), choices=OPTIMIZER_NAMES),
     _opt("optim_args", STR, None,
          "Extra optimizer arguments as `key=value,key=value`, read as transformers reads them: only by "
@@ -118,7 +122,8 @@ FIELDS = [
     _dl("dataloader_pin_memory", BOOL, True,
         "Pin host memory for faster host→GPU copies. Ignored on CPU-only training."),
     _dl("dataloader_drop_last", BOOL, False,
-        "Drop the last incomplete batch. Avoids tiny batches and gives even step counts."),
+        "Drop the last incomplete batch. Avoids tiny batches and gives even step counts. Left "
+        "unset with torch_compile, it is true: a smaller last batch would compile the model again."),
     _dl("dataloader_persistent_workers", BOOL, False,
         "Keep workers alive between epochs (needs dataloader_num_workers > 0). Saves worker "
         "start-up at the cost of memory."),

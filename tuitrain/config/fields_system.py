@@ -35,15 +35,22 @@ FIELDS = [
           minimum=1),
     _dist("use_cpu", BOOL, False, "Train on the CPU even when a GPU is present."),
     _dist("fsdp", STR, None,
-          "Fully Sharded Data Parallel: space-separated options full_shard, shard_grad_op, "
-          "hybrid_shard, no_shard, offload, auto_wrap. Shards large models across devices.",
+          "Fully Sharded Data Parallel (FSDP2, as transformers 5) under torchrun: space-separated "
+          "options full_shard (parameters resharded after the forward pass), shard_grad_op (kept "
+          "gathered until the backward pass), offload (parameters in host memory), auto_wrap (the "
+          "default: each transformer layer its own unit). Shards a model too large for one GPU; "
+          "checkpoints hold the whole model, as one process saves it. Not with fp16 (use bf16).",
           example="full_shard auto_wrap"),
     _dist("fsdp_min_num_params", INT, 0,
-          "With auto_wrap, wrap a module in its own FSDP unit when it has at least this many parameters.",
+          "Wrap each module of at least this many parameters in its own FSDP unit (the size-based "
+          "policy; fsdp_config.min_num_params wins).",
           minimum=0, hf_class=None, honoured_note="transformers 5 reads it from fsdp_config"),
     _dist("fsdp_config", TABLE, None,
-          "Extra FSDP options (e.g. min_num_params, transformer_layer_cls_to_wrap, "
-          "activation_checkpointing).", example={"min_num_params": 1000000}),
+          "FSDP options, as transformers 5 reads them (the fsdp_ prefix optional): version (2), "
+          "reshard_after_forward, cpu_offload, auto_wrap_policy (TRANSFORMER_BASED_WRAP, SIZE_BASED_WRAP, "
+          "NO_WRAP), transformer_layer_cls_to_wrap (else the model's _no_split_modules), min_num_params, "
+          "activation_checkpointing, state_dict_type (FULL_STATE_DICT). Others are refused at launch.",
+          example={"min_num_params": 1000000}),
     _dist("sharded_ddp", STR, "", "FairScale ZeRO-style sharding (removed upstream).", hf_class=None,
           honoured=False, honoured_note="not supported: use fsdp"),
     _dist("deepspeed", STR, None, "A DeepSpeed config file (ZeRO stage 3, offloading, …).",

@@ -26,8 +26,6 @@ HF_UNSUPPORTED: tuple[str, ...] = (
     "enable_jit_checkpoint", "hub_revision", "accelerator_config", "parallelism_config",
     "dataloader_in_order", "debug", "local_rank",
 )
-# Where transformers' own default differs from the schema's (tuitrain picks the portable one).
-HF_DEFAULT_OVERRIDES: dict[str, Any] = {"optim": "adamw_torch_fused"}
 # Placeholders `to_json_string()` writes for secrets.
 _REDACTED = ("<HUB_TOKEN>", "<PUSH_TO_HUB_TOKEN>", "<HUB_PRIVATE_REPO>")
 
@@ -117,7 +115,6 @@ def export_python(preset: Any) -> str:
     """
     values = _folded_values(preset)
     schema_defaults = {f.hf_name: f.default for f in _hf_fields(TA)}
-    schema_defaults.update(HF_DEFAULT_OVERRIDES)
     lines = [f"    output_dir={values.pop('output_dir')!r},"]
     for name, value in values.items():
         if value is None or value == schema_defaults.get(name):

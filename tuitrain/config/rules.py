@@ -60,6 +60,7 @@ def resolve(data: dict, col, label: str):
     _hf_rules(v, given_keys, err)
     _optimizer_rules(v, given_keys, err)
     _launch_rules(v, err)
+    _fsdp_rules(v, err)
     check_integrations(v, given_keys, err)
     _task_rules(task, col)
     if v["max_steps"] > 0:
@@ -110,6 +111,8 @@ def _hf_rules(v: dict, given: set, err) -> None:
         v["torch_compile"] = True
     if v["torch_compile"] and v["torch_compile_backend"] is None:
         v["torch_compile_backend"] = "inductor"
+    if v["torch_compile"] and "dataloader_drop_last" not in given:
+        v["dataloader_drop_last"] = True  # a partial last batch compiles the model again, for one step
     if v["max_steps"] <= 0 and v["num_train_epochs"] == 0:
         err("num_train_epochs", "0 epochs and no max_steps: nothing to train", "set num_train_epochs or max_steps")
     if v["dataloader_num_workers"] == 0:
@@ -180,6 +183,11 @@ def _optimizer_rules(v: dict, given: set, err) -> None:
         if len(has) != 1:
             err("lr_scheduler_kwargs", f"{sched} needs exactly one of min_lr / min_lr_rate",
                 "e.g. lr_scheduler_kwargs = { min_lr_rate = 0.1 }")
+    if not v["adam_bias_correction"] and v["optim"] == "adamw_torch_fused":
+        if "optim" in given:
+            err("adam_bias_correction", "false has no fused kernel", 'set optim = "adamw_torch"')
+        else:  # the default optimizer: its unfused kernel is the one that runs without the correction
+            v["optim"] = "adamw_torch"
     optim = v["optim"]
     if optim.startswith(("galore_", "apollo_")) and not v["optim_target_modules"]:
         err("optim", f"{optim} needs optim_target_modules", "e.g. optim_target_modules = [\"attn\", \"mlp\"]")
@@ -199,6 +207,25 @@ def _optimizer_rules(v: dict, given: set, err) -> None:
             err("optim_args", f"{', '.join(unread)} not read by {optim}: no effect (transformers ignores "
                 "them too)", f"{optim} reads {', '.join(reads)}" if reads else f"{optim} reads no optim_args",
                 NOTICE)
+
+
+FSDP_OPTIONS = ("full_shard", "shard_grad_op", "offload", "auto_wrap")
+FSDP1_ONLY = ("no_shard", "hybrid_shard", "hybrid_shard_zero2")
+
+
+def _fsdp_rules(v: dict, err) -> None:
+    """`fsdp`'s words, as transformers 5 (FSDP2) reads them; `fsdp_config` is checked at launch."""
+    words = (v["fsdp"] or "").split()
+    for word in words:
+        if word in FSDP1_ONLY:
+            err("fsdp", f"{word} is an FSDP1 strategy; tuitrain runs FSDP2 (as transformers 5 does by default)",
+                "use full_shard or shard_grad_op")
+        elif word not in FSDP_OPTIONS:
+            err("fsdp", f"unknown option {describe(word)}", f"choose from {', '.join(FSDP_OPTIONS)}")
+    if "full_shard" in words and "shard_grad_op" in words:
+        err("fsdp", "full_shard and shard_grad_op both given", "keep one")
+    if words and v["fp16"]:
+        err("fp16", "not with fsdp: the grad scaler would see only each process's shard", "use bf16")
 
 
 def _launch_rules(v: dict, err) -> None:

@@ -49,9 +49,18 @@ class Precision:
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer) -> bool:
         """`optimizer.step()`, through the scaler (which skips inf/nan steps) when fp16; False
-        when the scaler skipped it (HF then holds the LR schedule back too)."""
+        when the scaler skipped it (HF then holds the LR schedule back too).
+
+        A fused optimizer (`adamw_torch_fused`, the default) takes the scaler's inf flag on the
+        device and skips the update inside its kernel: nothing is read back to the host, so an
+        fp16 step does not wait for the GPU. Its step counts as taken, as accelerate counts it
+        (the optimizer's `step()` was called), so HF's schedule moves on there too."""
         if self.scaler is None:
             optimizer.step()
+            return True
+        if getattr(optimizer, "_step_supports_amp_scaling", False):
+            self.scaler.step(optimizer)
+            self.scaler.update()
             return True
         state = self.scaler._per_optimizer_states[id(optimizer)]
         if not state["found_inf_per_device"]:  # not unscaled yet (for clipping): unscaling finds the infs

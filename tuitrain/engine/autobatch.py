@@ -7,6 +7,9 @@ with the step plan of the new batch. Each retry emits a `warning` event and a li
 and the run's `preset.toml` is rewritten with the batch in use (the asked-for one is kept in
 `preset.prev-N.toml`, `record_batch`), so the `start` event, `tuitrain resume` and the UI see
 the batch that ran. Reaching 0 fails the run. Only out-of-memory errors are retried.
+
+An out-of-memory error in evaluation shrinks `per_device_eval_batch_size` the same way and runs
+that evaluation again (`smaller_eval_batch`); training goes on where it was.
 """
 
 from __future__ import annotations
@@ -74,6 +77,26 @@ def smaller_batch(exc: BaseException, args, resumed_from: str | None, world_size
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TuitrainError(f"{FIELD}: out of memory even at per_device_train_batch_size={batch}; "
                             f"no batch size fits ({reason})") from None
+    return smaller
+
+
+def smaller_eval_batch(exc: BaseException, args, world_size: int) -> int | None:
+    """The eval batch to retry an evaluation with after `exc` (0.9× as large), or None when
+    `exc` is not for a retry. Evaluation keeps no state, so it simply runs again from its first
+    batch; the training batch is not touched (transformers only tells you to lower the eval
+    batch). Raises `TuitrainError` when no smaller eval batch can be tried."""
+    if not (args.auto_find_batch_size and is_oom(exc)):
+        return None
+    batch = args.per_device_eval_batch_size
+    if world_size > 1:
+        raise TuitrainError(
+            f"{FIELD}: evaluation ran out of memory at per_device_eval_batch_size={batch} with {world_size} "
+            "processes; the batch is shrunk only in single-process runs (lower per_device_eval_batch_size)") from exc
+    smaller = next_batch_size(batch)
+    if smaller < 1:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TuitrainError(f"{FIELD}: evaluation ran out of memory even at per_device_eval_batch_size={batch} "
+                            f"({reason})") from None
     return smaller
 
 

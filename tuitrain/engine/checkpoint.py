@@ -27,8 +27,8 @@ from typing import Any
 import torch
 
 from tuitrain import layout
+from tuitrain.engine import fsdp
 from tuitrain.engine.checkpoint_swap import clean_stale_tmp, exchange, put_in_place  # noqa: F401 - API
-
 from tuitrain.engine import rng as rng_mod
 from tuitrain.engine.safe_state import (
     ALIASES_KEY,
@@ -75,11 +75,15 @@ def save_checkpoint(
     hf_state: dict[str, Any] | None = None,
     *,
     save_only_model: bool = False,
+    model_state: dict[str, torch.Tensor] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
 ) -> Path:
     """Write `output_dir/checkpoint-{step}/` atomically and return its path.
 
     `trainer_state` (the engine's own) goes to `tuitrain_state.json`, `hf_state` (the
-    fields of transformers' TrainerState) to `trainer_state.json`."""
+    fields of transformers' TrainerState) to `trainer_state.json`. `model_state` and
+    `optimizer_state`, when given, are saved instead of `model.state_dict()` and
+    `optimizer.state_dict()` (FSDP's full state dicts, gathered from the shards)."""
     output_dir = Path(output_dir)
     final = output_dir / layout.checkpoint_name(step)
     tmp = output_dir / layout.leftover_name(step, "tmp")
@@ -90,9 +94,10 @@ def save_checkpoint(
         tmp.mkdir(mode=layout.file_mode(0o777))
         state = _state_json(trainer_state or {}, scheduler, scaler)
         files: dict[str, dict[str, int]] = {}
-        files["model.safetensors"] = write_model_file(model, tmp / "model.safetensors")
+        files["model.safetensors"] = write_model_file(model if model_state is None else model_state,
+                                                      tmp / "model.safetensors")
         if optimizer is not None and not save_only_model:
-            tensors, meta = flatten_optimizer(optimizer.state_dict())
+            tensors, meta = flatten_optimizer(optimizer.state_dict() if optimizer_state is None else optimizer_state)
             files["optimizer.safetensors"] = write_tensors(tmp / "optimizer.safetensors", tensors)
             files["optimizer.json"] = write_json_durably(tmp / "optimizer.json", meta)
         files[HF_STATE_FILE] = write_json_durably(tmp / HF_STATE_FILE, json_safe(hf_state or {}, "trainer state"))
@@ -113,9 +118,10 @@ def save_checkpoint(
     return final
 
 
-def write_model_file(model: torch.nn.Module, path: Path) -> dict[str, int]:
-    """The model's weights as a checkpoint's `model.safetensors` (shared tensors stored once)."""
-    unique, aliases = dedupe_shared(dict(_unwrap(model).state_dict()))
+def write_model_file(model: torch.nn.Module | dict[str, torch.Tensor], path: Path) -> dict[str, int]:
+    """The model's weights (or a state dict) as a checkpoint's `model.safetensors` (shared
+    tensors stored once)."""
+    unique, aliases = dedupe_shared(dict(model if isinstance(model, dict) else _unwrap(model).state_dict()))
     return write_tensors(Path(path), unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
 
 
@@ -257,12 +263,15 @@ def _load_dir(path, model, optimizer, scheduler, scaler, restore_rng) -> dict[st
     hf_state = read_hf_state(path, state)
 
     # Everything checked: now mutate.
-    with torch.no_grad():
-        live = model.state_dict()
-        for name, tensor in new_model.items():
-            live[name].copy_(tensor)
-    if new_optim is not None:
-        optimizer.load_state_dict(new_optim)
+    if fsdp.is_sharded(model):  # each rank keeps its shard of the full tensors (a collective)
+        fsdp.load_full_state(model, optimizer, new_model, new_optim)
+    else:
+        with torch.no_grad():
+            live = model.state_dict()
+            for name, tensor in new_model.items():
+                live[name].copy_(tensor)
+        if new_optim is not None:
+            optimizer.load_state_dict(new_optim)
     if scheduler is not None:
         scheduler.load_state_dict(sched_state)
     if scaler is not None and scaler.is_enabled():

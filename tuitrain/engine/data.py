@@ -13,7 +13,7 @@ from tuitrain.errors import TuitrainError
 
 from .samplers import ResumableSampler, dataset_lengths, length_grouped_order, sortish_order
 
-__all__ = ["ResumableSampler", "ResumableLoader", "build_train_loader", "build_eval_loader",
+__all__ = ["ResumableSampler", "ResumableLoader", "build_train_loader", "start_epoch", "build_eval_loader",
            "data_seed", "forward_keys", "column_filter"]
 
 
@@ -82,12 +82,17 @@ def _seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
+def _worker_seed(seed: int, epoch: int) -> int:
+    """The seed of the generator that draws an epoch's worker seeds."""
+    return seed * 1000003 + epoch
+
+
 def _worker_kwargs(args, ctx, epoch: int, seed: int) -> dict:
     workers = int(args.dataloader_num_workers)
     on_cuda = torch.device(getattr(ctx, "device", "cpu")).type == "cuda"
     kw = {"num_workers": workers, "pin_memory": bool(args.dataloader_pin_memory) and on_cuda}
     if workers > 0:
-        gen = torch.Generator().manual_seed(seed * 1000003 + epoch)
+        gen = torch.Generator().manual_seed(_worker_seed(seed, epoch))
         kw.update(worker_init_fn=_seed_worker, generator=gen,
                   persistent_workers=bool(args.dataloader_persistent_workers))
         if args.dataloader_prefetch_factor is not None:
@@ -138,6 +143,16 @@ def build_train_loader(bundle, args, ctx=None, epoch: int = 0, skip_batches: int
     return ResumableLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=column_filter(bundle, args),
                            drop_last=bool(args.dataloader_drop_last),
                            **_worker_kwargs(args, ctx, epoch, seed))
+
+
+def start_epoch(loader: ResumableLoader, args, epoch: int, skip_batches: int = 0) -> None:
+    """Point a train loader built once for the whole run at `epoch`, `skip_batches` in: its
+    next iteration yields what `build_train_loader(…, epoch, skip_batches)` would, and workers
+    started for it draw that loader's seeds. Persistent workers (`dataloader_persistent_workers`)
+    keep running from epoch to epoch, so they keep the seeds of the epoch they started in."""
+    loader.sampler.set_epoch(epoch, skip_batches)
+    if loader.generator is not None:
+        loader.generator.manual_seed(_worker_seed(data_seed(args), epoch))
 
 
 class _ShardSampler(torch.utils.data.Sampler[int]):

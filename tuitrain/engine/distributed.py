@@ -2,7 +2,8 @@
 
 Not under torchrun (no WORLD_SIZE), everything is a plain single-process context. Under
 torchrun, `ddp_backend` picks the backend (default nccl on CUDA, gloo on CPU), each process
-takes the device of its LOCAL_RANK, and `wrap_model` applies DDP or FSDP from the preset.
+takes the device of its LOCAL_RANK, and `wrap_model` applies DDP, or FSDP from the preset
+(`fsdp.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 import torch.distributed as dist
 
 from tuitrain.errors import TuitrainError
+
+from . import fsdp
 
 
 @dataclass
@@ -91,28 +94,15 @@ def init_distributed(args: SimpleNamespace) -> DistContext:
                        device=device, is_main=rank == 0, backend=backend)
 
 
-def _fsdp_options(args: SimpleNamespace) -> tuple[list[str], dict[str, Any]]:
-    fsdp = args.fsdp or ""
-    options = fsdp.split() if isinstance(fsdp, str) else [str(o) for o in fsdp]
-    config = args.fsdp_config or {}
-    if isinstance(config, str):
-        import json
-        try:
-            with open(config, encoding="utf-8") as fh:
-                config = json.load(fh)
-        except (OSError, ValueError) as exc:
-            raise TuitrainError(f"distributed.fsdp_config: cannot read {config}: {exc}") from None
-    return options, dict(config)
-
-
 def wrap_model(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext) -> torch.nn.Module:
-    """Move `model` to the device and wrap it with DDP or FSDP when distributed."""
+    """Move `model` to the device and wrap it with DDP, or shard it in place with FSDP
+    (`fsdp.py`), when distributed. The optimizer is built after: FSDP replaces the parameters."""
     model = model.to(ctx.device)
+    plan = fsdp.fsdp_plan(args)  # checked in one process too, where it shards nothing
     if not ctx.distributed:
         return model
-    options, config = _fsdp_options(args)
-    if options:
-        return _wrap_fsdp(model, args, ctx, options, config)
+    if plan is not None:
+        return fsdp.shard(model, plan, ctx)
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -132,30 +122,10 @@ def wrap_model(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext) 
     return DDP(model, device_ids=device_ids, **kwargs)
 
 
-def _wrap_fsdp(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext,
-               options: list[str], config: dict[str, Any]) -> torch.nn.Module:
-    import functools
-
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-    from torch.distributed.fsdp import ShardingStrategy
-    from torch.distributed.fsdp.wrap import size_based_auto_wrap_policy
-
-    strategies = {"full_shard": ShardingStrategy.FULL_SHARD,
-                  "shard_grad_op": ShardingStrategy.SHARD_GRAD_OP,
-                  "no_shard": ShardingStrategy.NO_SHARD,
-                  "hybrid_shard": ShardingStrategy.HYBRID_SHARD,
-                  "hybrid_shard_zero2": ShardingStrategy._HYBRID_SHARD_ZERO2}
-    strategy = next((strategies[o] for o in options if o in strategies), ShardingStrategy.FULL_SHARD)
-    min_params = int(config.get("min_num_params") or args.fsdp_min_num_params or 0)
-    policy = (functools.partial(size_based_auto_wrap_policy, min_num_params=min_params)
-              if min_params > 0 else None)
-    kwargs: dict[str, Any] = {}
-    if "offload" in options:
-        from torch.distributed.fsdp import CPUOffload
-        kwargs["cpu_offload"] = CPUOffload(offload_params=True)
-    device_id = ctx.device if ctx.device.type == "cuda" else None
-    return FSDP(model, sharding_strategy=strategy, auto_wrap_policy=policy, device_id=device_id,
-                use_orig_params=True, **kwargs)
+def gradient_sync_skipper(model: torch.nn.Module):
+    """A context that skips the gradient reduction of one micro-batch (DDP's `no_sync`, or
+    FSDP's), or None for a model that reduces nothing."""
+    return getattr(model, "no_sync", None) or fsdp.no_sync(model)
 
 
 def all_reduce_mean(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:

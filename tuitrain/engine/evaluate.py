@@ -73,7 +73,7 @@ class _LossMean:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader, args, device: torch.device, autocast: Callable,
              compute_metrics: Callable | None = None, prefix: str = "eval",
-             reduce_sum: Callable | None = None, spec: LossSpec | None = None) -> dict[str, float]:
+             reduce_sum: Callable | None = None, spec: LossSpec | None = None, forwards: int = 0) -> dict[str, float]:
     """Run `loader` through `model`; return `{prefix_loss, prefix_<metric>…}` as HF's
     `evaluation_loop` does.
 
@@ -82,6 +82,8 @@ def evaluate(model: torch.nn.Module, loader, args, device: torch.device, autocas
     gathered for `compute_metrics` unless `prediction_loss_only`; they move to the CPU
     every `eval_accumulation_steps` batches (every batch when unset would cost a sync, so
     they stay on the device until the end, like HF). `reduce_sum` sums a tensor across ranks.
+    `forwards` (FSDP, whose every forward pass gathers the shards of all ranks): a rank with
+    fewer batches than that repeats its last one, uncounted, until all ranks have run as many.
     """
     was_training = model.training
     model.eval()
@@ -100,6 +102,7 @@ def evaluate(model: torch.nn.Module, loader, args, device: torch.device, autocas
             dev.clear()
 
     past = PastState(args.past_index)
+    batch, i = None, 0
     for i, batch in enumerate(loader, start=1):
         rows = batch_rows(batch)
         batch = _to_device(batch, device)
@@ -123,6 +126,9 @@ def evaluate(model: torch.nn.Module, loader, args, device: torch.device, autocas
                     on_device[2].append(batch[ik].detach())
             if accumulate_every and i % accumulate_every == 0:
                 flush()
+    for _ in range(forwards - i):
+        with autocast():
+            model(**batch)
     flush()
     metrics: dict[str, float] = {}
     loss = mean.value(args.logging_nan_inf_filter, reduce_sum)

@@ -1,5 +1,5 @@
 """What the trainer sets up around the task's model: activation checkpointing, HF's flos
-rate, and the torch profiler of `profile = true`."""
+rate, the compiled model's evaluation view, and the torch profiler of `profile = true`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,23 @@ def enable_activation_checkpointing(model, kwargs: dict | None) -> None:
         raise TuitrainError("precision.activation_checkpointing: this task's model does not support activation "
                             "checkpointing (set it to false)")
     enable(kw)
+
+
+class DynamicBatch(torch.nn.Module):
+    """A compiled model as evaluation calls it: the first dimension of every input tensor is
+    marked dynamic, so the eval graph is compiled once for every batch size (the last, smaller
+    batch included) instead of once for the full batches and again for the last one. Training
+    calls the model itself: its batches are all full (`dataloader_drop_last`), its graph static."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):  # noqa: D102
+        for value in (*args, *kwargs.values()):
+            if torch.is_tensor(value) and value.dim():
+                torch._dynamo.maybe_mark_dynamic(value, 0)
+        return self.model(*args, **kwargs)
 
 
 def profiler(enabled: bool, run_dir: Path, device: torch.device, step: Callable[[], int]):

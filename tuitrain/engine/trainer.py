@@ -27,16 +27,18 @@ from tuitrain.errors import TuitrainError
 from . import autobatch
 from . import checkpoint as ckpt
 from . import device_info
+from . import fsdp
 from . import rng as rng_mod
 from .amp import Precision
-from .data import build_eval_loader, build_train_loader
-from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, window_mean, wrap_model
+from .data import build_eval_loader, build_train_loader, start_epoch
+from .distributed import (all_reduce_mean, barrier, gradient_sync_skipper, init_distributed, shutdown, window_mean,
+                          wrap_model)
 from .evaluate import evaluate, generate_sample
 from .events import SAVE_FAILED, EventWriter, exit_code
 from .generation import load_generation_config
 from .integrations import Integrations
 from .losses import LossSpec, model_loss
-from .model_setup import enable_activation_checkpointing, flos_per_token, profiler
+from .model_setup import DynamicBatch, enable_activation_checkpointing, flos_per_token, profiler
 from .optim import build_optimizer
 from .past import PastState
 from .progress import ProgressLine
@@ -44,7 +46,7 @@ from .resume_check import check_resume_config
 from .resume_field import align_lr_to_schedule, checkpoint_from_field, naming_field
 from .safe_state import StateFormatError
 from .sched import build_scheduler, is_metric_driven
-from .seeding import set_seed
+from .seeding import determinism_env, set_seed
 from .signals import StopRequest
 from .tasks import build_task
 from .telemetry_mem import memory_fields
@@ -62,6 +64,7 @@ class Trainer:
         self.preset = preset
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
+        determinism_env(preset.args.full_determinism)  # before CUDA starts, or it has no effect
         self.ctx = init_distributed(preset.args)
         self.device = self.ctx.device
         # Printed now, before a precision refusal (fp16 on CPU) can end the run; events after `start`.
@@ -94,13 +97,16 @@ class Trainer:
         self.raw_model = self.bundle.model.to(self.device)
         self.precision = Precision(args, self.device)
         self.plan = plan_steps(args, len(self.bundle.train_dataset), self.ctx.world_size)
-        self.optimizer = build_optimizer(self.raw_model, args)
+        self.model = wrap_model(self.raw_model, args, self.ctx)  # FSDP shards raw_model in place
+        self.sharded = fsdp.is_sharded(self.raw_model)
+        self.optimizer = build_optimizer(self.raw_model, args)  # over the parameters as wrapped
         self.scheduler = build_scheduler(self.optimizer, args, self.plan.total_steps, self.plan.warmup_steps)
         self.plateau = is_metric_driven(self.scheduler)
-        self.model = wrap_model(self.raw_model, args, self.ctx)
+        self.eval_model = self.model
         if args.torch_compile:
             self.model = torch.compile(self.model, backend=args.torch_compile_backend or "inductor",
                                        mode=args.torch_compile_mode)
+            self.eval_model = DynamicBatch(self.model)
         self.loss_spec = LossSpec.of(self.raw_model, args)
         self.past = PastState(args.past_index)
         self.state = TrainState(args, flos_per_token(self.raw_model), self.bundle.tokens_per_example,
@@ -113,8 +119,12 @@ class Trainer:
         self.parameters = list(self.raw_model.parameters())  # clipped every step: listed once
         self.clip_norm = args.max_grad_norm if args.max_grad_norm > 0 else float("inf")  # HF: a norm always
         self._no_context = contextlib.nullcontext()
-        self.no_sync = getattr(self.model, "no_sync", None)  # DDP's; looked up once (a miss raises inside)
+        self.no_sync = gradient_sync_skipper(self.model)  # DDP's or FSDP's; looked up once
         self._pending_rng = None
+        # Built once and reused: every epoch (and evaluation) starts the same loader again, so
+        # persistent workers persist and nothing is constructed per epoch.
+        self._train_loader = self._eval_loader_cache = None
+        self._eval_forwards = 0  # FSDP: the forward passes every rank runs per evaluation
         # This session's start (reset when training starts): runtimes and rates count from here.
         self.t0, self.first_step, self.saved_step, self.tokens_at_start = time.time(), 0, None, 0
 
@@ -131,10 +141,15 @@ class Trainer:
         if self.ctx.world_size > 1:  # every rank's part of the logging window (a collective at each save)
             ours["window"]["loss"] = window_mean(torch.tensor(ours["window"]["loss"], device=self.device), self.ctx)
         hf = state.hf_state(self.args, self.plan, self.run_dir, self._interval)
+        full = {}
+        if self.sharded:  # every rank sends its shards; rank 0 writes what one process would
+            full["model_state"], full["optimizer_state"] = fsdp.full_state(
+                self.raw_model, None if self.args.save_only_model else self.optimizer)
         if self.ctx.is_main:
             try:
                 path = ckpt.save_checkpoint(self.run_dir, step, self.raw_model, self.optimizer, self.scheduler,
-                                            self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model)
+                                            self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model,
+                                            **full)
             except ckpt.CheckpointSaveError as exc:
                 self._emit("warning", step=step, message=str(exc), code=SAVE_FAILED)
             else:
@@ -194,7 +209,10 @@ class Trainer:
                 self._evaluate(standalone=not do_train)
             if state == "finished" and args.do_predict:
                 self._predict()
-            self.integrations.finish(state, self.raw_model)
+            final = self.raw_model
+            if self.sharded and self.args.push_to_hub:  # every rank sends its shards; rank 0 pushes them whole
+                final = fsdp.full_state(self.raw_model, None)[0]
+            self.integrations.finish(state, final)
             self._emit("status", state=state, error=None)
             return exit_code(state, self.events)
         except Exception as exc:  # noqa: BLE001 - the run records every failure
@@ -231,20 +249,30 @@ class Trainer:
                         f"(step {self.state.global_step}); restarting training from step 0 with "
                         f"per_device_train_batch_size={smaller}")
             # Out of the except clause: the traceback no longer holds the failed step's tensors.
-            self._emit("warning", step=self.state.global_step, message=f"{autobatch.FIELD}: {note}")
-            if self.ctx.is_main:
-                print(note, flush=True)
-            self.bundle = self.raw_model = self.model = self.optimizer = self.scheduler = self.precision = None
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            self.bundle = self.raw_model = self.model = self.eval_model = self.optimizer = self.scheduler = None
+            self.precision = self._train_loader = self._eval_loader_cache = None
+            if self.args.torch_compile:
+                # The failed batch's graphs go too: the next batch compiles afresh, static, rather
+                # than as a recompile that guesses the batch size varies (a slower dynamic graph).
+                torch._dynamo.reset()
+            self._use_smaller_batch(note, per_device_train_batch_size=smaller)
             # Checkpoints of the abandoned attempt hold another batch's state: never resume from them.
             autobatch.discard_checkpoints(self.run_dir, checkpoints_before)
-            self.preset.args = self.preset.args.replace(per_device_train_batch_size=smaller)
-            self._batch_recorded = autobatch.record_batch(self.run_dir, self.preset, not self._batch_recorded) \
-                or self._batch_recorded
             self._build(self.preset.args)
             self._emit_start()
+
+    def _use_smaller_batch(self, note: str, **batch) -> None:
+        """After running out of memory: say so (a `warning` event and a line), free what the
+        failed attempt held, and record the smaller `batch` in the preset and the run's preset.toml."""
+        self._emit("warning", step=self.state.global_step, message=f"{autobatch.FIELD}: {note}")
+        if self.ctx.is_main:
+            print(note, flush=True)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.preset.args = self.preset.args.replace(**batch)
+        self._batch_recorded = autobatch.record_batch(self.run_dir, self.preset, not self._batch_recorded) \
+            or self._batch_recorded
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -288,9 +316,11 @@ class Trainer:
         epoch's last), starting `skip_batches` in. The loader is built without drawing from the
         global RNG, so a resumed run and an uninterrupted one see the same dropout masks."""
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        if self._train_loader is None:
+            self._train_loader = build_train_loader(self.bundle, self.args, self.ctx)
+        start_epoch(self._train_loader, self.args, epoch, skip_batches)
         with torch.random.fork_rng(devices=devices):
-            loader = build_train_loader(self.bundle, self.args, self.ctx, epoch, skip_batches=skip_batches)
-            it = iter(loader)
+            it = iter(self._train_loader)
             first = next(it, None)  # loaders start (and draw worker seeds) lazily, on the first batch
         it = itertools.chain([first], it) if first is not None else iter(())
         self.past.reset()
@@ -388,8 +418,11 @@ class Trainer:
         elapsed = max(time.perf_counter() - window.t0, 1e-9)
         state.loss_total += loss_sum
         state.loss_steps += window.steps
+        grad_norm = window.grad_norm
+        if hasattr(grad_norm, "full_tensor"):  # FSDP: a DTensor (the global norm; every rank logs)
+            grad_norm = grad_norm.full_tensor()
         fields = {"step": state.global_step, "epoch": state.epoch, "loss": loss_sum / window.steps,
-                  "grad_norm": float(window.grad_norm.item()), "learning_rate": float(window.lr)}
+                  "grad_norm": float(grad_norm.item()), "learning_rate": float(window.lr)}
         fields.update(self._tokens_seen_fields(), samples_per_second=round(window.samples * self.ctx.world_size / elapsed, 3))
         if window.tokens:
             fields["tokens_per_second"] = round(window.tokens * self.ctx.world_size / elapsed, 3)
@@ -430,7 +463,11 @@ class Trainer:
     def _eval_loader(self):
         if self.bundle.eval_dataset is None:
             raise TuitrainError("evaluation: this task has no eval dataset (set eval_strategy = \"no\")")
-        return build_eval_loader(self.bundle, self.args, self.ctx)
+        loader = self._eval_loader_cache
+        if loader is None or loader.batch_size != self.args.per_device_eval_batch_size:
+            loader = self._eval_loader_cache = build_eval_loader(self.bundle, self.args, self.ctx)
+            self._eval_forwards = fsdp.even_forwards(len(loader), self.ctx) if self.sharded else 0
+        return loader
 
     def _sum_across(self, sums: torch.Tensor) -> torch.Tensor:
         return sums if self.ctx.world_size == 1 else all_reduce_mean(sums, self.ctx) * self.ctx.world_size
@@ -438,19 +475,12 @@ class Trainer:
     def _evaluate(self, standalone: bool = False, on_start: bool = False) -> bool:
         """One evaluation and its `eval` event; True if it is a new best. As HF, the one of
         `eval_on_start` steps no scheduler and counts for neither best model nor early stopping."""
-        model = self.model
+        model = self.eval_model
         dtype = self.precision.full_eval_dtype
         if standalone and dtype is not None:  # HF casts the whole model only outside training
             model = self.raw_model.to(dtype)
         self.past.reset()  # HF drops the training cache at each evaluation
-        try:
-            metrics = evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                               self.bundle.compute_metrics, "eval", self._sum_across, self.loss_spec)
-        except Exception as exc:
-            if self.args.auto_find_batch_size and autobatch.is_oom(exc):
-                raise TuitrainError("evaluation ran out of memory; auto_find_batch_size shrinks only the training "
-                                    "batch (lower per_device_eval_batch_size)") from exc
-            raise
+        metrics = self._run_evaluation(model, "eval")
         tokens = self._tokens_seen_fields() if self.args.include_num_input_tokens_seen != "no" else {}
         self._emit("eval", step=self.state.global_step, epoch=self.state.epoch, **metrics,
                    **({"num_input_tokens_seen": tokens["num_input_tokens_seen"]} if tokens else {}))
@@ -465,16 +495,39 @@ class Trainer:
         return best.update(metrics, self.state.global_step)
 
     def _sample(self) -> None:
-        """Generate text from the task's prompt and emit it as a `sample` event (rank 0)."""
-        if self.ctx.is_main:
-            text = generate_sample(self.raw_model, self.bundle, self.args, self.device, self.precision.eval_autocast,
+        """Generate text from the task's prompt and emit it as a `sample` event (rank 0). With
+        FSDP every rank generates: each forward pass gathers the shards of all ranks."""
+        if self.ctx.is_main or self.sharded:
+            model = fsdp.SyncedGenerate(self.raw_model) if self.sharded else self.raw_model
+            text = generate_sample(model, self.bundle, self.args, self.device, self.precision.eval_autocast,
                                    self.generation)
-            if text is not None:
+            if text is not None and self.ctx.is_main:
                 self._emit("sample", step=self.state.global_step, text=text)
 
+    def _run_evaluation(self, model, prefix: str) -> dict:
+        """`evaluate()` over the eval set; with auto_find_batch_size, running out of memory
+        shrinks the eval batch (never the training batch) and evaluates again."""
+        training = model.training
+        while True:
+            try:
+                loader = self._eval_loader()
+                return evaluate(model, loader, self.args, self.device, self.precision.eval_autocast,
+                                self.bundle.compute_metrics, prefix, self._sum_across, self.loss_spec,
+                                self._eval_forwards)
+            except Exception as exc:
+                model.train(training)  # a failed evaluation leaves the model in eval mode
+                smaller = autobatch.smaller_eval_batch(exc, self.args, self.ctx.world_size)
+                if smaller is None:
+                    raise
+            # Out of the except clause: the traceback no longer holds the failed batch's tensors.
+            note = (f"evaluation ran out of memory at per_device_eval_batch_size={self.args.per_device_eval_batch_size} "
+                    f"(step {self.state.global_step}); evaluating again with per_device_eval_batch_size={smaller}")
+            self._eval_loader_cache = None
+            self._use_smaller_batch(note, per_device_eval_batch_size=smaller)
+            self.args = self.args.replace(per_device_eval_batch_size=smaller)
+
     def _predict(self) -> None:
-        metrics = evaluate(self.model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                           self.bundle.compute_metrics, "test", self._sum_across, self.loss_spec)
+        metrics = self._run_evaluation(self.eval_model, "test")
         self._emit("predict", step=self.state.global_step, **metrics)
 
     def close(self) -> None:

@@ -68,6 +68,8 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Decoder-only language model; `forward(input_ids, labels=None)` returns a dict."""
 
+    _no_split_modules = ["Block"]  # as transformers' models name theirs: FSDP makes each a unit
+
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         if cfg.n_embd % cfg.n_head:
