@@ -58,10 +58,13 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 class Trainer:
     """Builds the task, optimizer, scheduler and loaders from a `Preset`; `train()` runs it."""
 
-    def __init__(self, preset, run_dir, resume_from: str | None = None) -> None:
+    def __init__(self, preset, run_dir, resume_from: str | None = None, lineage: dict | None = None) -> None:
         self.preset = preset
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
+        # Where this start sits in the run's lineage (`parent` of a fork, `rewound` of a rewind),
+        # as the launcher says: written into the `start` event for every reader.
+        self.lineage = dict(lineage or {})
         self.ctx = init_distributed(preset.args)
         self.device = self.ctx.device
         # Printed now, before a precision refusal (fp16 on CPU) can end the run; events after `start`.
@@ -139,10 +142,13 @@ class Trainer:
                 self._emit("warning", step=step, message=str(exc), code=SAVE_FAILED)
             else:
                 size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-                self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=best.best_step == step)
-                self.integrations.on_save(path, step, state.epoch)
                 keep = self.run_dir / best.best_model_checkpoint if best.best_model_checkpoint else None
-                ckpt.rotate_checkpoints(self.run_dir, self.args.save_total_limit, keep=keep)
+                # on the current line only: never the one just written, nor a line the run left
+                removed = ckpt.rotate_checkpoints(self.run_dir, self.args.save_total_limit, keep=keep, newest=path)
+                self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=best.best_step == step,
+                           best_checkpoint=best.best_model_checkpoint, best_metric=best.best_metric,
+                           removed=[p.name for p in removed])
+                self.integrations.on_save(path, step, state.epoch)
         self.saved_step = step
         barrier(self.ctx)
 
@@ -210,7 +216,7 @@ class Trainer:
     def _emit_start(self) -> None:
         self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size, max_steps=self.plan.total_steps,
                    resumed_from=self.resume_from, step=self.state.global_step, config=redacted(self.preset.values()),
-                   device=device_info.describe(self.ctx))
+                   device=device_info.describe(self.ctx), **self.lineage)
         for message in self.device_warnings:  # once: an auto-batch-size restart does not repeat them
             self._emit("warning", step=self.state.global_step, message=message)
         self.device_warnings = []
@@ -425,7 +431,7 @@ class Trainer:
                 ckpt.load_checkpoint(path, self.raw_model, restore_rng=False)
                 progress.message(f"loaded the best model from {path.name}")
         if self.ctx.is_main and best.best_model_checkpoint and args.save_total_limit == 1:
-            ckpt.keep_only(self.run_dir, self.run_dir / best.best_model_checkpoint)
+            ckpt.keep_only(self.run_dir, self.run_dir / best.best_model_checkpoint, newest=state.global_step)
 
     def _eval_loader(self):
         if self.bundle.eval_dataset is None:
