@@ -31,7 +31,7 @@ from tuitrain.textfmt import format_duration, format_summary
 from tuitrain.ui.screens.base import TuitrainScreen
 from tuitrain.ui.widgets.chartdraw import format_number, format_seconds
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, LossChart, chart_width
-from tuitrain.ui.widgets.checkpoints import CheckpointTable
+from tuitrain.ui.widgets.checkpoints import CheckpointTable, list_on_disk
 from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.gpupane import draw_gpu_pane, run_processes
 from tuitrain.ui.widgets.logtail import LogTail, visible
@@ -90,10 +90,12 @@ class DashboardScreen(TuitrainScreen):
                 tooltip="Smooth the loss more"),
         Binding("minus,-", "smoothing(-0.05)", "Smooth-", id="dashboard.smooth_less", tooltip="Smooth the loss less"),
         Binding("r", "resume_highlighted", "Resume", id="dashboard.resume_from",
-                tooltip="Resume the run from the highlighted checkpoint"),
+                tooltip="Resume from the highlighted checkpoint (an older one: fork a new run, or rewind this one)"),
         Binding("R", "resume_latest", "Latest", id="dashboard.resume_latest",
                 tooltip="Resume the run from its latest checkpoint"),
         Binding("s", "stop", "Stop", id="dashboard.stop", tooltip="Stop the run gracefully (asks first)"),
+        Binding("a", "toggle_abandoned", "Abandoned", id="dashboard.abandoned", show=False,
+                tooltip="Show or hide the loss of the lines a rewind abandoned (faded)"),
         Binding("q", "quit", "Quit", id="dashboard.quit", tooltip="Quit the app (the run keeps training)"),
         Binding("tab", "cycle(1)", "Panel", id="dashboard.next_panel", tooltip="Next panel below the charts"),
         Binding("shift+tab", "cycle(-1)", "Prev panel", id="dashboard.prev_panel", show=False,
@@ -107,6 +109,8 @@ class DashboardScreen(TuitrainScreen):
     """The loss chart's EMA weight (TensorBoard's smoothing)."""
     panel = reactive(0)
     """The lower panel shown (short terminals) or focused (tall ones)."""
+    show_abandoned = reactive(False)
+    """Whether the loss chart draws the lines rewinds abandoned (faded)."""
 
     class Changed(Message):
         """The worker saw new events (or state) in the run."""
@@ -120,6 +124,13 @@ class DashboardScreen(TuitrainScreen):
         def __init__(self, info) -> None:
             super().__init__()
             self.info = info
+
+    class DiskListed(Message):
+        """The worker listed the run's checkpoints on disk, and they changed."""
+
+        def __init__(self, on_disk) -> None:
+            super().__init__()
+            self.on_disk = on_disk
 
     class LogLines(Message):
         """Lines appended to the run's stdout.log."""
@@ -140,6 +151,7 @@ class DashboardScreen(TuitrainScreen):
         self._run_pids: frozenset[int] = frozenset()  # the run's processes, found by the worker
         self._info_dirty = False
         self._log_lines: list[str] = []
+        self._on_disk: tuple = ()  # the complete checkpoints on disk, as the worker last listed them
         self._redraw_pending = False
         self._skipped_told = 0
         self._stop = threading.Event()
@@ -194,6 +206,7 @@ class DashboardScreen(TuitrainScreen):
         log = self.query_one(LogTail)
         last_sample = last_info = 0.0
         last_shown = None
+        on_disk = None
         while not self._stop.is_set():
             with self.lock:
                 changed = self.history.update(max_chunks=CATCH_UP_CHUNKS)
@@ -205,12 +218,16 @@ class DashboardScreen(TuitrainScreen):
             now = time.monotonic()
             active = self.history.state in ("queued", "running", "stopping")
             # by the clock, not per chunk: a backlog being read would ask for it hundreds of times
-            if now - last_info >= (INFO_S if active or changed else IDLE_INFO_S):
+            if now - last_info >= (INFO_S if active or changed else IDLE_INFO_S) or on_disk is None:
                 last_info = now
                 try:
                     self.post_message(self.InfoRead(run_info(self.run_dir)))
                 except TuitrainError:
                     pass
+                listed = list_on_disk(self.run_dir)  # rotation, a rewind or a person may remove one
+                if listed != on_disk:
+                    on_disk = listed
+                    self.post_message(self.DiskListed(listed))
             if now - last_sample >= SAMPLE_S:
                 last_sample = now
                 reading = self.telemetry.sample()
@@ -234,6 +251,11 @@ class DashboardScreen(TuitrainScreen):
     def on_dashboard_screen_info_read(self, message: InfoRead) -> None:
         self.info = message.info
         self._info_dirty = True
+        self._schedule_redraw()
+
+    def on_dashboard_screen_disk_listed(self, message: DiskListed) -> None:
+        self._on_disk = message.on_disk
+        self._dirty = True
         self._schedule_redraw()
 
     def on_dashboard_screen_log_lines(self, message: LogLines) -> None:
@@ -275,9 +297,15 @@ class DashboardScreen(TuitrainScreen):
         series = h.series
         loss = self.query_one(LossChart)
         w = chart_width(loss)
-        loss.set_series(Decimated(series.get("loss"), w), Decimated(series.get("eval_loss"), w))
+        parent = h.parent_series
+        loss.set_series(Decimated(series.get("loss"), w), Decimated(series.get("eval_loss"), w),
+                        Decimated(parent["loss"], w) if "loss" in parent else None,
+                        [Decimated(line, w) for line in h.abandoned] if self.show_abandoned else ())
         lr = self.query_one("#lr-chart", LineChart)
-        lr.set_lines([Line("lr", Decimated(series.get("learning_rate"), chart_width(lr)), style="lr")])
+        lr_lines = [Line("lr", Decimated(series.get("learning_rate"), chart_width(lr)), style="lr")]
+        if "learning_rate" in parent:
+            lr_lines.insert(0, Line("parent", Decimated(parent["learning_rate"], chart_width(lr)), style="parent"))
+        lr.set_lines(lr_lines)
         for chart_id, name in (("#speed-chart", "samples_per_second"), ("#tokens-chart", "tokens_per_second")):
             chart = self.query_one(chart_id, LineChart)
             shown = name in series or chart_id == "#speed-chart"
@@ -292,7 +320,7 @@ class DashboardScreen(TuitrainScreen):
         metric = self._metric_name()
         eval_series = series.get(metric)
         evals = dict(zip(*eval_series.decimate(10_000))) if eval_series is not None else {}
-        self.query_one(CheckpointTable).show(h.checkpoints, evals, metric)
+        self.query_one(CheckpointTable).show(h.checkpoints, self._on_disk, evals)
         self.query_one(SamplesView).show(h.samples)
         if h.skipped > self._skipped_told:
             self._skipped_told = h.skipped
@@ -383,26 +411,92 @@ class DashboardScreen(TuitrainScreen):
     def action_show_panel(self, index: int) -> None:
         self.panel = index
 
+    def _state(self) -> str:
+        return self.info.state if self.info is not None else self.history.state
+
     def action_resume_highlighted(self) -> None:
-        checkpoint = self.query_one(CheckpointTable).highlighted_checkpoint
+        """Resume from the highlighted checkpoint; one older than the latest asks first: fork
+        a new run from it (the default), or rewind this run to it."""
+        table = self.query_one(CheckpointTable)
+        checkpoint = table.highlighted_checkpoint
         if checkpoint is None:
             self.notify("no checkpoint to resume from yet", severity="warning")
             return
-        self._resume(checkpoint)
+        if self._state() in ("queued", "running", "stopping"):
+            self.notify(f"the run is {self._state()}; stop it before resuming or forking it", severity="warning")
+            return
+        if checkpoint == table.latest_checkpoint:
+            self._resume(checkpoint)
+            return
+        self._ask_fork_or_rewind(checkpoint, table.latest_checkpoint)
 
     def action_resume_latest(self) -> None:
         self._resume(None)
 
     @work(thread=True, exclusive=True, group="dashboard-control")
+    def _ask_fork_or_rewind(self, checkpoint: str, latest: str | None) -> None:
+        """Find a free name for the fork (it reads the known runs: off the UI thread), then ask."""
+        from tuitrain.layout import checkpoint_step
+        from tuitrain.runs.fork import fork_name
+        from tuitrain.runs.names import suggest_name
+        from tuitrain.ui.dialogs.forkrewind import ForkOrRewindScreen
+
+        name = self.info.name if self.info is not None else self.run_dir.name
+        suggestion = suggest_name(fork_name(name, checkpoint_step(checkpoint)))
+        later = [c.name for c in self._on_disk if c.step > checkpoint_step(checkpoint)]
+
+        def answered(answer) -> None:
+            if answer is None:
+                return
+            choice, fork_as = answer
+            if choice == "fork":
+                self._fork(checkpoint, fork_as)
+            elif choice == "rewind":
+                self._resume(checkpoint)
+
+        self.app.call_from_thread(self.app.push_screen, ForkOrRewindScreen(name, checkpoint, later, suggestion),
+                                  answered)
+
+    @work(thread=True, exclusive=True, group="dashboard-control")
     def _resume(self, checkpoint: str | None) -> None:
         from tuitrain.runs.launch import resume
 
+        asked = time.time()
         try:
-            resume(self.run_dir, checkpoint=checkpoint)
+            info = resume(self.run_dir, checkpoint=checkpoint)
         except TuitrainError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
-        self.app.call_from_thread(self.notify, f"resumed from {checkpoint or 'the latest checkpoint'}")
+        last = info.rewinds[-1] if info.rewinds else {}
+        verb = "rewound to" if (last.get("t") or 0) >= asked else "resumed from"
+        self.app.call_from_thread(self.notify, f"{verb} {checkpoint or 'the latest checkpoint'}", markup=False)
+
+    @work(thread=True, exclusive=True, group="dashboard-control")
+    def _fork(self, checkpoint: str, name: str | None) -> None:
+        from tuitrain.runs.fork import fork
+        from tuitrain.ui.navigation import RunLaunched
+
+        try:
+            info = fork(self.run_dir, checkpoint=checkpoint, name=name or None)
+        except TuitrainError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.app.post_message(RunLaunched(info, open_dashboard=True))
+
+    def watch_show_abandoned(self) -> None:
+        self._dirty = True
+        if self.is_mounted:
+            self._schedule_redraw()
+
+    def action_toggle_abandoned(self) -> None:
+        """Draw the lines a rewind abandoned (faded) in the loss chart, or hide them again."""
+        if not self.history.abandoned:
+            self.notify("this run has no abandoned line (it was never rewound)")
+            return
+        self.show_abandoned = not self.show_abandoned
+        count = len(self.history.abandoned)
+        self.notify(f"{'showing' if self.show_abandoned else 'hiding'} {count} abandoned "
+                    f"line{'s' if count != 1 else ''}", timeout=1.5)
 
     def action_stop(self) -> None:
         from tuitrain.ui.dialogs.confirm import ConfirmScreen
