@@ -113,8 +113,8 @@ def test_rewind_then_resume_latest_then_fork(isolated):
     assert "max_steps = 50" in (fork / "preset.toml").read_text()
 
     # refused before anything is created: a setting a resume cannot honour, a taken name
-    out = tuitrain("fork", "base", "--set", "optimizer.learning_rate=0.5")
-    assert out.returncode == 1 and "cannot fork with changed optimizer.learning_rate" in out.stderr
+    out = tuitrain("fork", "base", "--set", "task.options.hidden=16")
+    assert out.returncode == 1 and "cannot fork with changed task.options.hidden" in out.stderr
     out = tuitrain("fork", "base", "--name", "longer")
     assert out.returncode == 1 and "run name 'longer' is taken" in out.stderr and "try 'longer-2'" in out.stderr
     assert sorted(p.name for p in root.iterdir()) == ["base", "longer"]

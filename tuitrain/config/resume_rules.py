@@ -25,6 +25,13 @@ HONOURED_ON_RESUME = frozenset({
     "resume_from_checkpoint", "auto_find_batch_size",
 })
 
+# What a fork (`tuitrain fork`) also takes from its own preset: the optimizer's hyperparameters,
+# set on the loaded optimizer (its state, Adam's moments included, is kept) and the schedule
+# (a new learning rate is the schedule's new base). "Go back to step 300, try a lower LR."
+HONOURED_ON_FORK = HONOURED_ON_RESUME | frozenset({
+    "learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm",
+})
+
 # Launch settings do not change what is computed per step.
 HONOURED_GROUPS = frozenset({"launch"})
 # Fields renamed since a checkpoint may have been written: compared under their new name.
@@ -36,12 +43,14 @@ def _short(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def check_resume_config(saved: dict | None, current: dict, checkpoint: str) -> list[str]:
-    """Compare the checkpoint's config with the run's preset now.
+def check_resume_config(saved: dict | None, current: dict, checkpoint: str, fork: bool = False) -> list[str]:
+    """Compare the checkpoint's config with the run's preset now (`fork`: a fork's, which
+    may also change `HONOURED_ON_FORK`).
 
     Returns the honoured changes as `key: old -> new` lines; raises `TuitrainError` naming
-    every changed field a resume cannot honour (the run would not be the same run).
+    every changed field a resume (or fork) cannot honour (the run would not be the same run).
     """
+    allowed = HONOURED_ON_FORK if fork else HONOURED_ON_RESUME
     if not saved:
         return []
     saved = {RENAMED.get(k, k): v for k, v in saved.items()}
@@ -51,12 +60,13 @@ def check_resume_config(saved: dict | None, current: dict, checkpoint: str) -> l
         if old == new:
             continue
         line = f"{key}: {old!r} -> {new!r}"
-        if _short(key) in HONOURED_ON_RESUME or key.split(".", 1)[0] in HONOURED_GROUPS:
+        if _short(key) in allowed or key.split(".", 1)[0] in HONOURED_GROUPS:
             honoured.append(line)
         else:
             refused.append(key)
     if refused:
+        doing = "fork" if fork else "resume"
         raise TuitrainError(
-            f"{checkpoint}: cannot resume with changed {', '.join(refused)} "
+            f"{checkpoint}: cannot {doing} with changed {', '.join(refused)} "
             "(restore the saved values, or start a new run)")
     return honoured

@@ -3,6 +3,7 @@
 
 from tuitrain.config.resume_rules import (  # noqa: F401 - the engine's name for them
     HONOURED_GROUPS,
+    HONOURED_ON_FORK,
     HONOURED_ON_RESUME,
     RENAMED,
     check_resume_config,

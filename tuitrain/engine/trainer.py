@@ -41,7 +41,8 @@ from .optim import build_optimizer
 from .past import PastState
 from .progress import ProgressLine
 from .resume_check import check_resume_config
-from .resume_field import align_lr_to_schedule, checkpoint_from_field, naming_field
+from .resume_field import (align_lr_to_schedule, apply_fork_settings, checkpoint_from_field, group_settings,
+                           naming_field)
 from .safe_state import StateFormatError
 from .sched import build_scheduler, is_metric_driven
 from .seeding import set_seed
@@ -161,9 +162,14 @@ class Trainer:
         if type(saved.get("global_step")) is not int:
             raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: its state has no integer global_step; "
                                            "nothing was loaded")
-        self.resume_changes = check_resume_config(saved.get("config"), redacted(self.preset.values()), path.name)
+        forking = bool((self.lineage.get("parent") or {}).get("fork"))  # `tuitrain fork`'s first start
+        self.resume_changes = check_resume_config(saved.get("config"), redacted(self.preset.values()), path.name,
+                                                  fork=forking)
+        built = group_settings(self.optimizer)
         loaded = ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
                                       self.precision.scaler, restore_rng=False)
+        if forking:  # a fork's new learning rate, weight decay, betas or epsilon
+            apply_fork_settings(self.optimizer, self.scheduler, built, self.resume_changes)
         align_lr_to_schedule(self.optimizer, self.scheduler)  # a changed max_steps changes the schedule
         self.state.load_state_dict(loaded, loaded["hf_state"])
         self._pending_rng = loaded["rng_state"]

@@ -86,7 +86,7 @@ def fork(run: RunInfo | str | Path, checkpoint: str | None = None, name: str | N
                                           preset_name=parent.preset_name)
         try:
             link_checkpoint(pdir / chosen, run_dir / chosen)
-            record = parent_record(pdir / chosen)
+            record = parent_record(pdir / chosen, fork=True)
             update_run_json(run_dir, parent=record, resumed_from=chosen)
             argv = engine_argv(preset, run_dir, chosen, parent_lineage(record))
         except BaseException:
@@ -118,8 +118,9 @@ def fork_preset(parent_dir: Path, overrides: list[str], preset_text: str | None 
 
 def check_fork_settings(checkpoint: Path, preset: Any) -> list[str]:
     """The settings the fork changes from those `checkpoint` was saved with, as honoured
-    `key: old -> new` lines; `TuitrainError` naming every change a resume cannot honour.
-    A checkpoint whose state cannot be read here is left to the trainer's own check."""
+    `key: old -> new` lines; `TuitrainError` naming every change a fork cannot honour (those
+    of a resume, and the optimizer's hyperparameters: `resume_rules.HONOURED_ON_FORK`). A
+    checkpoint whose state cannot be read here is left to the trainer's own check."""
     from tuitrain.config.integrations import redacted
     from tuitrain.config.resume_rules import check_resume_config
 
@@ -128,13 +129,8 @@ def check_fork_settings(checkpoint: Path, preset: Any) -> list[str]:
     except (OSError, ValueError):
         return []
     saved = state.get("config") if isinstance(state, dict) else None
-    try:
-        return check_resume_config(saved if isinstance(saved, dict) else None, redacted(preset.values()),
-                                   checkpoint.name)
-    except TuitrainError as exc:
-        text = str(exc).replace("cannot resume with changed", "cannot fork with changed", 1)
-        raise TuitrainError(f"{text}; a fork continues the checkpoint's optimizer and schedule as a "
-                            "resume does") from None
+    return check_resume_config(saved if isinstance(saved, dict) else None, redacted(preset.values()),
+                               checkpoint.name, fork=True)
 
 
 def link_checkpoint(source: Path, target: Path) -> None:

@@ -206,6 +206,7 @@ class RunHistory:
                 changed = self._follow_lineage(info) or changed
             except RunDirError as exc:
                 state, error = UNREADABLE, str(exc)
+            self.parent_ready = self.parent_ready or self._parent_history is None  # no parent to read
             if self.reader.error:
                 state, error = UNREADABLE, self.reader.error
             if (state, error) != (self.state, self.error):
@@ -236,7 +237,6 @@ class RunHistory:
             if self.follow_parent and isinstance(where, str) and isinstance(parent.get("step"), int):
                 self._parent_history = RunHistory(where, keep_samples=1, limit=limit if isinstance(limit, int) else None,
                                                   depth=self.depth + 1)
-        self.parent_ready = self.parent_ready or self._parent_history is None
         return changed
 
     def _read_parent(self, max_chunks: int | None) -> bool:

@@ -119,10 +119,12 @@ def start_lineage(record: dict[str, Any]) -> dict[str, Any]:
     return {"rewound": {k: record[k] for k in ("folder", "from_step", "checkpoints") if k in record}}
 
 
-def parent_record(checkpoint: Path) -> dict[str, Any] | None:
+def parent_record(checkpoint: Path, fork: bool = False) -> dict[str, Any] | None:
     """run.json's `parent` for a run that starts from `checkpoint` of another run: `run` (its
-    name), `run_dir`, `id`, `checkpoint`, `step`, `metrics_bytes` (its event log's size now);
-    None when the checkpoint is not inside a run directory."""
+    name), `run_dir`, `id`, `checkpoint`, `step`, `metrics_bytes` (its event log's size now),
+    `fork` (made by `tuitrain fork`, whose trainer honours changed optimizer settings; false
+    for a run whose `core.resume_from_checkpoint` names the checkpoint); None when the
+    checkpoint is not inside a run directory."""
     from tuitrain.runs.rundir import RunDirError, read_run_json
 
     checkpoint = Path(checkpoint).resolve()
@@ -136,11 +138,12 @@ def parent_record(checkpoint: Path) -> dict[str, Any] | None:
     except OSError:
         size = 0
     return {"run": str(data.get("name") or parent_dir.name), "run_dir": str(parent_dir), "id": data.get("id"),
-            "checkpoint": checkpoint.name, "step": checkpoint_step(checkpoint.name), "metrics_bytes": size}
+            "checkpoint": checkpoint.name, "step": checkpoint_step(checkpoint.name), "metrics_bytes": size,
+            "fork": fork}
 
 
 def parent_lineage(record: dict[str, Any] | None) -> dict[str, Any]:
     """The `parent` object of a fork's first `start` event (`--lineage`)."""
     if not record:
         return {}
-    return {"parent": {k: record[k] for k in ("run", "run_dir", "checkpoint", "step") if k in record}}
+    return {"parent": {k: record[k] for k in ("run", "run_dir", "checkpoint", "step", "fork") if k in record}}
