@@ -89,7 +89,7 @@ async def test_r_on_an_older_checkpoint_asks_fork_or_rewind(runs_root, controls)
         assert app.focused is dialog.query_one("#fork")  # fork is the default
         assert dialog.screen.region.contains_region(dialog.query_one("#fork").region)  # fits 80x24
         text = " ".join(str(label.render()) for label in dialog.query("Label"))
-        assert "checkpoint-150 move to delta/rewound/" in text
+        assert "checkpoint-150 moves to delta/rewound/" in text
         await pilot.press("escape")  # cancel: nothing happens
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
         assert controls == []

@@ -38,8 +38,9 @@ class ForkOrRewindScreen(ModalScreen[tuple[str, str | None] | None]):
             with Horizontal(classes="form-line"):
                 yield Label("Fork's name", classes="form-label")
                 yield Input(value=escape_controls(self._suggestion), id="fork-name", compact=True)
-            yield Label(f"Rewind: {run} goes back to {checkpoint}; {escape_controls(later)} move to "
-                        f"{run}/rewound/ (kept, never resumed from) and its line past them is abandoned.",
+            moves = "moves" if len(self._later) == 1 else "move"
+            yield Label(f"Rewind: {run} goes back to {checkpoint} and its line past it is abandoned; "
+                        f"{escape_controls(later)} {moves} to {run}/rewound/ (kept, never resumed from).",
                         classes="field-help", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
