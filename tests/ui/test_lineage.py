@@ -147,6 +147,9 @@ async def test_the_checkpoints_table_lists_what_exists_and_one_best(runs_root):
                          "removed": ["checkpoint-50"]}])
     app = TuitrainApp(runs_root=runs_root)
     async with app.run_test(size=(160, 48)) as pilot:
+        from test_runs_screen import cells, loaded
+
+        assert cells(await loaded(pilot), 0)[7] == "0.5"  # the Runs list's best: the run's best metric
         screen = await _dashboard(pilot, run, 3)
         table = screen.query_one(CheckpointTable)
         rows = _rows(table)
@@ -195,9 +198,11 @@ async def test_a_rewound_run_follows_its_new_line_and_shows_the_abandoned_one_on
         await pilot.press("a")
         await until(pilot, lambda: chart.abandoned, "the abandoned line")
         assert min(chart.abandoned[0].xs) > 100 and max(chart.abandoned[0].xs) == 200
+        assert chart.x_limits == (1, 200)  # the step axis reaches the end of the abandoned line
         assert "abandoned" in chart.render().plain
         await pilot.press("a")
         await until(pilot, lambda: not chart.abandoned, "the abandoned line hidden again")
+        assert chart.x_limits == (1, 120)
 
 
 async def test_a_fork_draws_its_parent_segment(runs_root):

@@ -313,9 +313,11 @@ class DashboardScreen(TuitrainScreen):
                 chart.display = shown
             chart.set_lines([Line(name, Decimated(series.get(name), chart_width(chart)))] if name in series else [])
         # one step axis for every chart of the run: up to its last step (a decimated flat
-        # series may end a few steps short of it)
+        # series may end a few steps short of it), or the end of an abandoned line shown
+        shown = h.abandoned if self.show_abandoned else []
+        last = max([h.last_step] + [int(line.xs[-1]) for line in shown if len(line.xs)])
         for chart in (loss, lr, self.query_one("#speed-chart"), self.query_one("#tokens-chart")):
-            chart.x_limits = (1, h.last_step) if h.last_step > 1 else None
+            chart.x_limits = (1, last) if last > 1 else None
         self._draw_status()
         metric = self._metric_name()
         eval_series = series.get(metric)
