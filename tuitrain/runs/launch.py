@@ -212,14 +212,21 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
 
         overrides = list(overrides)
         preset = _rewrite_preset(run_dir, overrides) if overrides else load_preset(run_dir / PRESET_TOML)
-        # the time trained so far, so that elapsed (in `ls` and the app) goes on from it
         engine_argv(preset, run_dir, chosen)  # an unknown launcher is refused before anything moves
-        trained, lineage, fields = info.elapsed_s, None, {}
+        # the time trained so far, so that elapsed (in `ls` and the app) goes on from it
+        trained, lineage, fields = info.elapsed_s, {}, {}
+        data = read_run_json(run_dir)
         latest = latest_complete_checkpoint(run_dir)
         if latest is not None and checkpoint_step(chosen) < checkpoint_step(latest.name):
             record = rewind(run_dir, chosen, info.step)
-            trained, lineage = record["line_seconds"], start_lineage(record)
-            fields["rewinds"] = records(read_run_json(run_dir).get("rewinds")) + [record]
+            trained = record["line_seconds"]
+            lineage.update(start_lineage(record))
+            fields["rewinds"] = records(data.get("rewinds")) + [record]
+        parent = data.get("parent")
+        if isinstance(parent, dict) and parent.get("fork") and parent.get("checkpoint") == chosen:
+            # a fork started again from the parent's checkpoint it began with (its first start
+            # failed, or a rewind to it): that checkpoint holds the parent's settings
+            lineage.update(parent_lineage(parent))
         update_run_json(run_dir, state="queued", resumed_from=chosen, pid=None, pgid=None, trainer=None,
                         supervisor=None, supervisor_pid=None, exit_code=None, ended=None, error=None,
                         final_status_lost=None, trained_before=trained, **fields)
