@@ -152,12 +152,21 @@ def _tail_events(path: Path, max_bytes: int = 65536) -> list[dict[str, Any]]:
     return events
 
 
-def _pending_rewind(rewinds: list[dict[str, Any]]) -> tuple[float, int] | None:
-    """(time, step) of the run's last rewind, as run.json records it."""
+def _pending_rewind(rewinds: list[dict[str, Any]]) -> tuple[float, int, Any] | None:
+    """(time, step, folder) of the run's last rewind, as run.json records it."""
     last = rewinds[-1] if rewinds else None
     if isinstance(last, dict) and isinstance(last.get("t"), (int, float)) and isinstance(last.get("step"), int):
-        return float(last["t"]), last["step"]
+        return float(last["t"]), last["step"], last.get("folder")
     return None
+
+
+def _after(rewind: tuple[float, int, Any], event: dict[str, Any]) -> bool:
+    """Whether `event` is of the segment that followed the rewind: its start event (which
+    names the rewind's folder), or anything of that segment written after it."""
+    kind, t, rewound = event.get("kind"), event.get("t"), event.get("rewound")
+    if kind == "start" and isinstance(rewound, dict) and rewound.get("folder") == rewind[2]:
+        return True
+    return kind in ("start", "train") and isinstance(t, (int, float)) and t >= rewind[0]
 
 
 def _cut(points: list[tuple[float, Any]], step: float) -> None:
@@ -178,8 +187,8 @@ def _progress(run_dir: Path, info: RunInfo, now: float) -> None:
         kind = event.get("kind")
         t = event.get("t")
         step = event.get("step")
-        if rewind is not None and isinstance(t, (int, float)) and t >= rewind[0] and kind in ("start", "train"):
-            started_after = True
+        if rewind is not None and not started_after:
+            started_after = _after(rewind, event)
         if kind == "start":
             times, train = [], []  # a resume's rate starts afresh: the stopped time is no training time
             info.failed_saves = info.lost_events = 0
