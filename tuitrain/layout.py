@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
+from typing import Iterable
 
 # -- files of a run directory ------------------------------------------------------------------
 
@@ -91,6 +93,50 @@ def latest_complete_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     """The newest complete checkpoint of a run directory, or None (HF's `get_last_checkpoint`)."""
     found = complete_checkpoints(run_dir)
     return found[-1] if found else None
+
+
+# -- lineage --------------------------------------------------------------------------------------
+
+# A rewind sets the checkpoints past the step it goes back to aside in `rewound/<time>/`: kept,
+# never listed as the run's checkpoints, never rotated, never chosen as the latest.
+REWOUND_DIR = "rewound"
+
+
+def rewound_folder_name(when: float, taken: Iterable[str] = ()) -> str:
+    """`<time>` (`20261201-101010`, local time) for a rewind's folder, `-2`, `-3` … when taken."""
+    base = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    taken = set(taken)
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def entry_step(name: str) -> int | None:
+    """The step of a checkpoint folder (`checkpoint-N`) or of a save's leftover
+    (`.checkpoint-N.tmp-<pid>` …), else None."""
+    step = checkpoint_step(name)
+    if step is not None:
+        return step
+    match = LEFTOVER_RE.match(name)
+    return checkpoint_step(match[1]) if match else None
+
+
+def entries_past(run_dir: str | os.PathLike, step: int) -> list[Path]:
+    """Every checkpoint folder (complete or not) and save leftover of a step past `step`,
+    oldest step first: what a rewind to `step` sets aside. A leftover must go with them: the
+    next trainer would otherwise put a set-aside step back in place."""
+    try:
+        entries = list(os.scandir(run_dir))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        n = entry_step(entry.name)
+        if n is not None and n > step:
+            found.append((n, entry.name, Path(entry.path)))
+    return [path for _, _, path in sorted(found)]
 
 
 # -- states ---------------------------------------------------------------------------------------

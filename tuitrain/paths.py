@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuitrain.errors import TuitrainError
+from tuitrain.textfmt import closest
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -32,9 +35,19 @@ def shipped_presets() -> dict[str, Path]:
 
 
 def resolve_preset_path(name_or_path: str) -> Path:
-    """A preset given as a path, or as the name of a shipped preset (`quickstart`)."""
+    """A preset given as a path, or as the name of a shipped preset (`quickstart`).
+
+    A bare word that is neither a file nor a shipped preset is refused with the shipped
+    preset it is closest to (`TuitrainError`: "unknown preset 'quickstrat' (did you mean
+    'quickstart'?)"); anything that looks like a path is returned as it is.
+    """
     path = Path(name_or_path).expanduser()
     if path.exists() or path.suffix == ".toml" or "/" in name_or_path:
         return path
     shipped = shipped_presets()
-    return shipped.get(name_or_path, path)
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    near = closest(name_or_path, list(shipped))
+    hint = f"did you mean {near!r}?" if near else "shipped presets: " + ", ".join(shipped)
+    raise TuitrainError(f"unknown preset {name_or_path!r}: no such file and no shipped preset of that name "
+                        f"({hint})")

@@ -118,8 +118,11 @@ class RunLock:
         self.run_dir, self.fd = run_dir, fd
 
     @classmethod
-    def acquire(cls, run_dir: str | os.PathLike, role: str, retry_s: float = _RETRY_S) -> "RunLock":
-        """Take the lock (as `role`) or raise `RunInUseError` naming the holder."""
+    def acquire(cls, run_dir: str | os.PathLike, role: str, retry_s: float = _RETRY_S,
+                record: bool = True) -> "RunLock":
+        """Take the lock (as `role`) or raise `RunInUseError` naming the holder. With
+        `record=False` the lock file is left as it is (a fork reads its parent, and writes
+        nothing into it)."""
         run_dir = Path(run_dir)
         try:
             fd = _open(run_dir / OWNER_LOCK, create=True)
@@ -140,7 +143,8 @@ class RunLock:
                 time.sleep(0.02)
         lock = cls(run_dir, fd)
         _HELD_HERE.add(_key(run_dir))
-        lock.set_holders({role: procid.identify(os.getpid())})
+        if record:
+            lock.set_holders({role: procid.identify(os.getpid())})
         return lock
 
     def set_holders(self, roles: dict[str, procid.Identity | None]) -> None:

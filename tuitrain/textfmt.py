@@ -5,6 +5,7 @@ Stdlib only, so the engine's progress line, the CLI and the app share one form.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 
@@ -71,3 +72,9 @@ def unescape_controls(text: str) -> str:
         return chr(code) if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 else match.group(0)
 
     return re.sub(r"\\x([0-9a-fA-F]{2})", back, text)
+
+
+def closest(word: str, options: list[str] | tuple[str, ...]) -> str | None:
+    """The closest of `options` to `word` (for "did you mean …?"), or None."""
+    found = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return found[0] if found else None

@@ -25,6 +25,8 @@ def install_tensorboard(monkeypatch) -> Recorder:
     class SummaryWriter:
         def __init__(self, log_dir=None, **kwargs):
             rec.calls.append(("init", log_dir))
+            if "purge_step" in kwargs:
+                rec.calls.append(("purge_step", log_dir, kwargs["purge_step"]))
 
         def add_scalar(self, tag, value, global_step=None):
             rec.calls.append(("add_scalar", tag, value, global_step))

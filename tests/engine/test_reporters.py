@@ -6,6 +6,7 @@ The packages are recording fakes in sys.modules; a `None` entry makes an import 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,16 @@ def test_a_stopped_run_ends_the_trackers_as_stopped(tmp_path, monkeypatch):
     assert tb.calls[-1] == ("close",)
     assert wandb.named("finish") == [({"exit_code": 0},)]
     assert mlflow.calls[-1] == ("end_run", "KILLED")
+
+
+def test_a_resumed_or_rewound_run_purges_tensorboard_past_its_step(tmp_path, monkeypatch):
+    """The resumed segment writes into the earlier segment's folder with purge_step, so
+    TensorBoard hides what that folder holds past the step the run continues from."""
+    tb = install_tensorboard(monkeypatch)
+    preset = regression_preset(max_steps=8, report_to="tensorboard", save_strategy="steps", save_steps=4)
+    assert run(preset, tmp_path) == 0
+    (first,) = tb.named("init")
+    Path(first[0]).mkdir(parents=True)  # the real SummaryWriter creates its folder
+    assert run(preset, tmp_path, resume_from="checkpoint-4") == 0
+    assert tb.named("init")[1] == first
+    assert tb.named("purge_step") == [(first[0], 5)]

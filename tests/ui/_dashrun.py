@@ -34,6 +34,7 @@ def write_run(root: Path, name: str, steps: int = 200, *, lr: float = 3e-4, stat
             lines.append(json.dumps({"kind": "eval", "t": 1000.0 + step, "step": step, "eval_loss": 3.0 * math.exp(-step / 90)}))
             lines.append(json.dumps({"kind": "checkpoint", "t": 1000.0 + step, "step": step,
                                      "path": f"checkpoint-{step}", "bytes": 4096 * step, "is_best": step == 100}))
+            make_checkpoint(run, step)
             lines.append(json.dumps({"kind": "sample", "t": 1000.0 + step, "step": step, "text": f"sample at {step} {NASTY}"}))
         if corrupt and step == 10:
             lines.append('{"kind": "train", "step": 11, "loss": 2.')
@@ -42,6 +43,17 @@ def write_run(root: Path, name: str, steps: int = 200, *, lr: float = 3e-4, stat
     (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     (run / "stdout.log").write_text(f"step 1 loss 3.0\n{NASTY}\nlast line\n")
     return run
+
+
+def make_checkpoint(run: Path, step: int) -> Path:
+    """A complete `checkpoint-N/` folder (the files `tuitrain.layout` requires, a few bytes each)."""
+    from tuitrain.layout import CHECKPOINT_FILES
+
+    folder = run / f"checkpoint-{step}"
+    folder.mkdir(exist_ok=True)
+    for name in CHECKPOINT_FILES:
+        (folder / name).write_text("{}")
+    return folder
 
 
 def append_events(run: Path, events: list[dict]) -> None:

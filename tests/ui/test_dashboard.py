@@ -2,7 +2,7 @@
 
 import pytest
 
-from _dashrun import NASTY, ScreenApp, append_events, steady_telemetry, sync, write_run
+from _dashrun import NASTY, ScreenApp, append_events, make_checkpoint, steady_telemetry, sync, write_run
 from waiting import screen_text, until
 from tuitrain.textfmt import format_duration
 from tuitrain.ui.screens.dashboard import DashboardScreen
@@ -31,6 +31,7 @@ async def test_dashboard_shows_run_and_follows_appends(tmp_path):
         assert "★ best" in str(table.get_row("checkpoint-100")[-1])
         await until(pilot, lambda: "step 200/200" in _status(screen), "the status")
         # appending while open updates table, status and chart
+        make_checkpoint(run, 250)
         append_events(run, [{"kind": "start", "t": 2000, "max_steps": 300, "resumed_from": None, "step": 200}] +
                       [{"kind": "train", "t": 2000 + s, "step": s, "loss": 0.5} for s in range(201, 251)] +
                       [{"kind": "checkpoint", "t": 2050, "step": 250, "path": "checkpoint-250", "bytes": 10, "is_best": False}])
@@ -181,26 +182,6 @@ async def test_corrupt_line_is_reported(tmp_path):
         screen = app.screen
         await until(pilot, lambda: "skipped 1 corrupt line" in _status(screen), "the status")
         await until(pilot, lambda: any("skipped 1 unreadable" in n.message for n in app._notifications), "the notice")
-
-
-@sync
-async def test_resume_keys_call_runs_resume(tmp_path, monkeypatch):
-    calls = []
-    import tuitrain.runs.launch as launch
-
-    monkeypatch.setattr(launch, "resume", lambda run, checkpoint=None, **kw: calls.append((run, checkpoint)))
-    run = write_run(tmp_path, "delta", steps=150)
-    app = ScreenApp(lambda: DashboardScreen(run))
-    async with app.run_test(size=(160, 48)) as pilot:
-        screen = app.screen
-        table = screen.query_one(CheckpointTable)
-        await until(pilot, lambda: table.row_count == 3, "the checkpoints")
-        table.move_cursor(row=1)
-        await pilot.press("r")
-        await until(pilot, lambda: len(calls) == 1, "the first resume")
-        await pilot.press("R")
-        await until(pilot, lambda: len(calls) == 2, "the second resume")
-    assert calls == [(run, "checkpoint-100"), (run, None)]
 
 
 @sync

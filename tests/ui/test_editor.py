@@ -270,7 +270,8 @@ async def test_a_run_s_preset_is_read_only_and_saves_as_a_new_preset(runs_root, 
         await until(pilot, lambda: screen.dirty, "the edit")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, SaveChoiceScreen), "the choice")
-        assert [b.label.plain for b in app.screen.query("Button")] == ["Cancel", "Save as a new preset…"]
+        assert [b.label.plain for b in app.screen.query("Button")] == [
+            "Save as a new preset…", "Fork this run with these changes", "Cancel"]
         await pilot.click("#choice-new-preset")
         await until(pilot, lambda: isinstance(app.screen, SaveAsScreen), "the path dialog")
         target = tmp_path / "mine-from-run.toml"
@@ -292,7 +293,7 @@ async def test_launch_from_the_editor_opens_the_new_run_s_dashboard(path, runs_r
     launched = write_run(runs_root, "launched", state="running", ended=None)
     calls = []
 
-    def fake_launch(preset, overrides=()):
+    def fake_launch(preset, overrides=(), name=None):
         calls.append((preset, list(overrides)))
         return SimpleNamespace(run_dir=launched, name="launched")
 
@@ -306,3 +307,43 @@ async def test_launch_from_the_editor_opens_the_new_run_s_dashboard(path, runs_r
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "the new run's dashboard")
         assert app.screen.run_dir == launched
     assert calls == [(path, [])]  # the preset's own launcher: nothing overridden
+
+
+async def test_a_run_s_edited_preset_forks_the_run(runs_root, monkeypatch):
+    """"Fork this run with these changes": the edited text goes to `fork()`, the record stays
+    as it was, and the fork's dashboard opens."""
+    from conftest import write_run
+    from tuitrain.ui.dialogs.savechoice import SaveChoiceScreen
+    from tuitrain.ui.screens.dashboard import DashboardScreen
+
+    run = write_run(runs_root, "trained")
+    frozen = run / "preset.toml"
+    shutil.copy(presets_dir() / "quickstart.toml", frozen)
+    record = frozen.read_text()
+    forked = write_run(runs_root, "trained-from-50", state="running", ended=None)
+    calls = []
+
+    def fake_fork(run_dir, checkpoint=None, name=None, overrides=(), preset_text=None, **kw):
+        calls.append((run_dir, checkpoint, name, preset_text))
+        from types import SimpleNamespace
+
+        return SimpleNamespace(run_dir=forked, name=forked.name)
+
+    monkeypatch.setattr("tuitrain.runs.fork.fork", fake_fork)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_editor(pilot, frozen)
+        screen.query_one(GroupForm).rows()["core.max_steps"].query_one("Input").value = "900"
+        await until(pilot, lambda: screen.dirty, "the edit")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, SaveChoiceScreen), "the choice")
+        button = app.screen.query_one("#choice-fork")
+        assert app.screen.region.contains_region(button.region)  # the long label fits at 80 columns
+        await pilot.click("#choice-fork")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "the fork's dashboard")
+        assert app.screen.run_dir == forked and not screen.dirty
+    assert len(calls) == 1
+    run_dir, checkpoint, name, text = calls[0]
+    assert run_dir == run and checkpoint is None and name is None
+    assert "max_steps = 900" in text
+    assert frozen.read_text() == record

@@ -30,9 +30,9 @@ async def _dialog(pilot, preset=None) -> NewRunScreen:
 def launches(monkeypatch, runs_root):
     calls = []
 
-    def fake(preset, overrides=()):
-        calls.append((preset.name, list(overrides)))
-        return SimpleNamespace(run_dir=runs_root / "new", name="new")
+    def fake(preset, overrides=(), name=None):
+        calls.append((preset.name, list(overrides)) + ((name,) if name is not None else ()))
+        return SimpleNamespace(run_dir=runs_root / "new", name=name or "new")
 
     monkeypatch.setattr("tuitrain.runs.launch.launch", fake)
     return calls
@@ -83,7 +83,7 @@ async def test_every_field_has_a_label(runs_root):
             control = line.query(Input).first() if line.query(Input) else line.query_one(Select)
             assert str(label.render()).strip() and control.region.x > label.region.x
         labels = [str(line.query_one(Label).render()).strip() for line in dialog.query(".form-line")]
-        assert labels == ["Shipped preset", "Preset path", "Launcher", "Processes per node"]
+        assert labels == ["Shipped preset", "Preset path", "Run name", "Launcher", "Processes per node"]
         assert dialog.screen.region.contains_region(dialog.query_one("#launch").region)  # fits 80x24
 
 
@@ -94,4 +94,51 @@ async def test_a_bad_process_count_is_refused_in_the_dialog(runs_root, launches)
         dialog.query_one("#newrun-nproc", Input).value = "many"
         await pilot.click("#launch")
         await until(pilot, lambda: "not a number" in str(dialog.query_one("#newrun-error").render()), "the error")
+    assert launches == []
+
+
+async def test_the_run_name_field_names_the_run(runs_root, launches):
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        dialog = await _dialog(pilot, shipped_presets()["quickstart"])
+        dialog.query_one("#newrun-name", Input).value = "cosine-lr"
+        await pilot.click("#launch")
+        await until(pilot, lambda: launches, "the launch")
+    assert launches == [("quickstart.toml", [], "cosine-lr")]
+
+
+async def test_a_bad_run_name_is_refused_in_the_dialog(runs_root, launches):
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        dialog = await _dialog(pilot, shipped_presets()["quickstart"])
+        dialog.query_one("#newrun-name", Input).value = "my run/1"
+        await pilot.click("#launch")
+        await until(pilot, lambda: "no spaces or slashes" in str(dialog.query_one("#newrun-error").render()),
+                    "the error")
+    assert launches == []
+
+
+async def test_a_taken_run_name_is_refused_with_a_free_one(runs_root):
+    """The real `launch()`: the name check happens before anything is created or started."""
+    from conftest import write_run
+
+    write_run(runs_root, "cosine")
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        dialog = await _dialog(pilot, shipped_presets()["quickstart"])
+        dialog.query_one("#newrun-name", Input).value = "cosine"
+        await pilot.click("#launch")
+        await until(pilot, lambda: "try 'cosine-2'" in str(dialog.query_one("#newrun-error").render()), "the error")
+        assert not dialog.query_one("#launch").disabled  # the user can change the name and launch again
+    assert sorted(p.name for p in runs_root.iterdir()) == ["cosine"]
+
+
+async def test_an_unknown_preset_name_gets_the_closest_shipped_one(runs_root, launches):
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        dialog = await _dialog(pilot)
+        dialog.query_one("#newrun-path", Input).value = "quickstrat"
+        await pilot.click("#launch")
+        await until(pilot, lambda: "did you mean 'quickstart'?" in str(dialog.query_one("#newrun-error").render()),
+                    "the suggestion")
     assert launches == []

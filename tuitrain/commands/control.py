@@ -85,9 +85,33 @@ def format_event(event: dict[str, Any]) -> str:
         return head + escape_controls(str(event.get("state"))) + (f": {escape_controls(err)}" if err else "")
     if kind == "start":
         keys = ("run", "world_size", "max_steps", "resumed_from")
+        return head + " ".join(f"{k}={_num(event[k])}" for k in keys if k in event) + _lineage(event)
     else:
         keys = tuple(k for k in event if k not in ("kind", "t", "step", "v", "config"))
     return head + " ".join(f"{escape_controls(k)}={_num(event[k])}" for k in keys if k in event)
+
+
+def _lineage(start: dict[str, Any]) -> str:
+    """` · rewound from step 40 (checkpoints set aside in rewound/…)`, ` · fork of a at checkpoint-30`."""
+    out = ""
+    rewound, parent = start.get("rewound"), start.get("parent")
+    if isinstance(rewound, dict):
+        out += (f" · rewound from step {_num(rewound.get('from_step'))} "
+                f"(checkpoints set aside in {_num(rewound.get('folder'))})")
+    if isinstance(parent, dict):
+        out += f" · fork of {_num(parent.get('run'))} at {_num(parent.get('checkpoint'))}"
+    return out
+
+
+def fold_into(shown: Any, event: dict[str, Any]) -> None:
+    """Append `event` to `shown` (a deque), the way readers fold a run's segments: a `start`
+    that continues from step N first drops what `shown` holds past N (the line it replaces)."""
+    step = event.get("step")
+    if event.get("kind") == "start" and isinstance(step, int) and (
+            event.get("resumed_from") is not None or event.get("rewound") is not None):
+        while shown and not (isinstance(shown[-1].get("step"), (int, float)) and shown[-1]["step"] <= step):
+            shown.pop()
+    shown.append(event)
 
 
 def sample_text(text: str, width: int | None = None, indent: str = "    ") -> str:
@@ -112,6 +136,10 @@ def _tell_skipped(reader: Any, told: int) -> None:
               file=sys.stderr, flush=True)
 
 
+# Events `tail` holds beyond those it prints, for a rewind's start to drop the line it left.
+TAIL_SLACK = 1000
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last N events, then follow with -f until the run ends or Ctrl-C."""
     from collections import deque
@@ -125,11 +153,13 @@ def cmd_tail(args: argparse.Namespace) -> int:
     reader = MetricsReader(info.run_dir / METRICS)
     if info.state == "unreadable":
         raise TuitrainError(f"run {info.name} is unreadable: {info.error}")
-    # a chunk at a time, keeping only the last N, so a long run's backlog is never all in memory
-    first: deque = deque(maxlen=max(args.n, 0))
+    # a chunk at a time, keeping only the last ones, so a long run's backlog is never all in
+    # memory; folded as a run's segments are, so a rewound run shows the line it follows
+    shown: deque = deque(maxlen=8 * max(args.n, 0) + TAIL_SLACK)
     for events in reader.catch_up():
-        first.extend(events)
-    for event in first:
+        for event in events:
+            fold_into(shown, event)
+    for event in list(shown)[-args.n:] if args.n > 0 else ():
         print(format_event(event))
     sys.stdout.flush()
     _tell_skipped(reader, 0)

@@ -85,14 +85,15 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """`preset validate PATH…`: 0 when every preset is valid, else 1 (every problem printed)."""
-    from tuitrain.config import PresetErrors, load_preset
+    from tuitrain.config import load_preset
+    from tuitrain.errors import TuitrainError
 
     status = 0
     for name in args.paths:
-        path = _resolve(name)
         try:
+            path = _resolve(name)
             preset = load_preset(path, args.overrides)
-        except PresetErrors as exc:
+        except TuitrainError as exc:  # every preset is checked: one that is not found too
             print(exc.one_line(), file=sys.stderr)
             status = 1
             continue

@@ -1,4 +1,4 @@
-"""`tuitrain run PRESET` and `tuitrain resume RUN`: start or continue a run.
+"""`tuitrain run PRESET`, `tuitrain resume RUN` and `tuitrain fork RUN`: start, continue or fork a run.
 
 The trainer always runs under a detached supervisor, so a run started in the foreground
 survives a closed terminal too. In the foreground the command streams the run's
@@ -18,23 +18,37 @@ from tuitrain.textfmt import escape_controls
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `run` and `resume`."""
+    """Add `run`, `resume` and `fork`."""
     p = subparsers.add_parser("run", help="start training a preset")
     p.add_argument("preset", metavar="PRESET", help="preset file or shipped preset name")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="override a preset field (repeatable)")
+    p.add_argument("--name", default=None, metavar="NAME",
+                   help="the run's name (default: <preset>-<timestamp>); a name another run has is refused")
     p.add_argument("--output-dir", default=None, metavar="DIR", help="run directory (default: under the runs root)")
     p.add_argument("--detach", action="store_true", help="print the run directory and return at once")
     p.set_defaults(func=cmd_run)
     p = subparsers.add_parser("resume", help="continue a run from a checkpoint, in its own directory")
-    p.add_argument("run", metavar="RUN", help="run directory or name")
-    p.add_argument("--checkpoint", default=None, metavar="checkpoint-N", help="default: the latest")
+    p.add_argument("run", metavar="RUN", help="run directory, name or a unique prefix of a name")
+    p.add_argument("--checkpoint", default=None, metavar="checkpoint-N",
+                   help="default: the latest; an older one rewinds the run (the later checkpoints move to "
+                        "RUN/rewound/<time>/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="change a preset field for the rest of the run (the old preset is kept)")
     p.add_argument("--detach", action="store_true", help="print the run directory and return at once")
     p.add_argument("--trust-owner", action="store_true",
                    help="resume a run directory owned by another user (its preset's code runs as you)")
     p.set_defaults(func=cmd_resume)
+    p = subparsers.add_parser("fork", help="start a new run from a run's checkpoint (the run is not touched)")
+    p.add_argument("run", metavar="RUN", help="run directory, name or a unique prefix of a name")
+    p.add_argument("--checkpoint", default=None, metavar="checkpoint-N", help="default: the latest")
+    p.add_argument("--name", default=None, metavar="NAME", help="the fork's name (default: <run>-from-<step>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
+                   help="change a setting of the run's preset for the fork (honoured or refused, as on resume)")
+    p.add_argument("--detach", action="store_true", help="print the fork's directory and return at once")
+    p.add_argument("--trust-owner", action="store_true",
+                   help="fork a run directory owned by another user (its preset's code runs as you)")
+    p.set_defaults(func=cmd_fork)
 
 
 def _printable(data: bytes) -> str:
@@ -122,7 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tuitrain.paths import resolve_preset_path
     from tuitrain.runs.launch import launch
 
-    info = launch(resolve_preset_path(args.preset), args.overrides, args.output_dir, detach=args.detach)
+    info = launch(resolve_preset_path(args.preset), args.overrides, args.output_dir, detach=args.detach,
+                  name=args.name)
     print(f"run {info.name}: {info.run_dir}")
     _print_other_nodes(info.run_dir)
     if args.detach:
@@ -137,16 +152,39 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     run_dir = find_run(args.run).run_dir
     offset = _start_offset(run_dir)
+    rewinds = len(_run_json(run_dir).get("rewinds") or ())
     info = resume(run_dir, args.checkpoint, args.overrides, detach=args.detach, trust_owner=args.trust_owner)
-    print(f"resumed {info.name} from {info.run_dir / (info_resumed(info.run_dir) or '')}")
-    _print_other_nodes(info.run_dir, info_resumed(info.run_dir))
+    data = _run_json(run_dir)
+    resumed = data.get("resumed_from")
+    done = data.get("rewinds") or ()
+    if len(done) > rewinds and isinstance(done[-1], dict):
+        moved = ", ".join(done[-1].get("checkpoints") or ()) or "nothing"
+        print(f"rewound {escape_controls(info.name)} to {resumed}: the line past it is abandoned "
+              f"({escape_controls(moved)} set aside in {run_dir / str(done[-1].get('folder') or '')})")
+    else:
+        print(f"resumed {escape_controls(info.name)} from {info.run_dir / (resumed or '')}")
+    _print_other_nodes(info.run_dir, resumed)
     if args.detach:
         return 0
     return follow(info.run_dir, offset)
 
 
-def info_resumed(run_dir: Path) -> str | None:
-    """The checkpoint the run last resumed from (from run.json)."""
+def cmd_fork(args: argparse.Namespace) -> int:
+    """Fork a run; follow the fork unless --detach."""
+    from tuitrain.runs.fork import fork
+
+    info = fork(args.run, args.checkpoint, args.name, args.overrides, detach=args.detach,
+                trust_owner=args.trust_owner)
+    parent = _run_json(info.run_dir).get("parent") or {}
+    print(f"run {escape_controls(info.name)}: {info.run_dir} (a fork of {escape_controls(str(parent.get('run')))} "
+          f"at {parent.get('checkpoint')})")
+    _print_other_nodes(info.run_dir, parent.get("checkpoint"))
+    if args.detach:
+        return 0
+    return follow(info.run_dir)
+
+
+def _run_json(run_dir: Path) -> dict:
     from tuitrain.runs.rundir import read_run_json
 
-    return read_run_json(run_dir).get("resumed_from")
+    return read_run_json(run_dir)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
 from tuitrain.config.schema import BOOL, FLOAT, INT, INT_OR_STR, STR, STR_LIST, TABLE, Field
+from tuitrain.textfmt import closest  # noqa: F401 - config's callers import it from here
 
 _TYPE_WORDS = {
     BOOL: "a boolean (true or false)",
@@ -39,12 +39,6 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return str(value)
-
-
-def closest(word: str, options: list[str] | tuple[str, ...]) -> str | None:
-    """The closest of `options` to `word`, or None."""
-    found = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return found[0] if found else None
 
 
 def _choice(f: Field, value: str) -> str:

@@ -1,4 +1,4 @@
-"""The embedded training engine: `python -m tuitrain.engine RUN_DIR [--resume-from checkpoint-N]`.
+"""The embedded training engine: `python -m tuitrain.engine RUN_DIR [--resume-from checkpoint-N] [--lineage JSON]`.
 
 Imports torch (never textual or tomlkit); reads `RUN_DIR/preset.toml` with stdlib tomllib.
 """
@@ -6,6 +6,7 @@ Imports torch (never textual or tomlkit); reads `RUN_DIR/preset.toml` with stdli
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
@@ -18,7 +19,29 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("run_dir", help="the run directory holding preset.toml")
     parser.add_argument("--resume-from", default=None, metavar="checkpoint-N",
                         help="continue from this checkpoint of the run directory")
+    parser.add_argument("--lineage", default=None, metavar="JSON",
+                        help="where this start sits in the run's lineage, for its start event: "
+                             '{"parent": {…}} (a fork) or {"rewound": {…}} (a rewind); written by `tuitrain`')
     return parser.parse_args(argv)
+
+
+# The keys `--lineage` may give the `start` event (docs/internals.md, "Lineage").
+LINEAGE_KEYS = ("parent", "rewound")
+
+
+def parse_lineage(text: str | None) -> dict:
+    """`--lineage`'s JSON object, holding only `LINEAGE_KEYS` (each an object)."""
+    from tuitrain.errors import TuitrainError
+
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise TuitrainError(f"--lineage: not JSON ({exc})") from None
+    if not isinstance(data, dict) or any(k not in LINEAGE_KEYS or not isinstance(v, dict) for k, v in data.items()):
+        raise TuitrainError(f"--lineage: expected an object with {' / '.join(LINEAGE_KEYS)} objects")
+    return data
 
 
 def _fail_early(run_dir: Path, exc: BaseException) -> int:
@@ -87,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         preset_path = run_dir / "preset.toml"
         if not preset_path.is_file():
             raise TuitrainError(f"{preset_path}: no such file (is {run_dir} a tuitrain run directory?)")
-        trainer = Trainer(load_preset(preset_path), run_dir, resume_from=opts.resume_from)
+        trainer = Trainer(load_preset(preset_path), run_dir, resume_from=opts.resume_from,
+                          lineage=parse_lineage(opts.lineage))
         try:
             return trainer.train()
         finally:

@@ -382,11 +382,31 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return layout.latest_complete_checkpoint(output_dir)
 
 
-def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Path | None = None) -> list[Path]:
-    """Delete old checkpoints beyond `limit` as HF does, never `keep` (the best); returns deleted."""
+def line_checkpoints(output_dir: str | Path, newest: str | Path | int | None = None) -> list[Path]:
+    """The complete checkpoints of the current line, oldest first: every one up to `newest`
+    (the checkpoint just written, or its step). A checkpoint of a later step belongs to a line
+    the run left (a trainer resumed by hand from an older checkpoint): never counted, never
+    deleted here. `tuitrain resume --checkpoint` sets such checkpoints aside first."""
+    ordered = list_checkpoints(output_dir)
+    if newest is None:
+        return ordered
+    last = newest if isinstance(newest, int) else layout.checkpoint_step(newest)
+    return [p for p in ordered if layout.checkpoint_step(p) <= last]
+
+
+def _trash(path: Path) -> None:
+    trash = path.with_name(layout.leftover_name(layout.checkpoint_step(path), "trash"))
+    os.rename(path, trash)  # gone from listings at once, even if the delete is cut short
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Path | None = None,
+                       newest: str | Path | int | None = None) -> list[Path]:
+    """Delete old checkpoints of the current line (`line_checkpoints`) beyond `limit` as HF
+    does, never `keep` (the best) nor `newest` (the one just written); returns the deleted."""
     if not limit or limit <= 0:
         return []
-    ordered = list_checkpoints(output_dir)
+    ordered = line_checkpoints(output_dir, newest)
     best = Path(keep).resolve() if keep else None
     resolved = [p.resolve() for p in ordered]
     if best is not None and best in resolved:
@@ -398,19 +418,15 @@ def rotate_checkpoints(output_dir: str | Path, limit: int | None, keep: str | Pa
             limit = 2
     doomed = ordered[: max(0, len(ordered) - limit)]
     for path in doomed:
-        trash = path.with_name(layout.leftover_name(layout.checkpoint_step(path), "trash"))
-        os.rename(path, trash)  # gone from listings at once, even if the delete is cut short
-        shutil.rmtree(trash, ignore_errors=True)
+        _trash(path)
     return doomed
 
 
-def keep_only(output_dir: str | Path, keep: str | Path) -> list[Path]:
-    """Delete every checkpoint but `keep` (HF's end of training with save_total_limit = 1 and a
-    best checkpoint: the newest goes too); returns the deleted."""
+def keep_only(output_dir: str | Path, keep: str | Path, newest: str | Path | int | None = None) -> list[Path]:
+    """Delete every checkpoint of the current line but `keep` (HF's end of training with
+    save_total_limit = 1 and a best checkpoint: the newest goes too); returns the deleted."""
     keep = Path(keep).resolve()
-    doomed = [p for p in list_checkpoints(output_dir) if p.resolve() != keep]
+    doomed = [p for p in line_checkpoints(output_dir, newest) if p.resolve() != keep]
     for path in doomed:
-        trash = path.with_name(layout.leftover_name(layout.checkpoint_step(path), "trash"))
-        os.rename(path, trash)  # gone from listings at once, even if the delete is cut short
-        shutil.rmtree(trash, ignore_errors=True)
+        _trash(path)
     return doomed

@@ -85,7 +85,11 @@ class Tracker:
 
 
 class TensorBoardTracker(Tracker):
-    """`SummaryWriter` scalars per metric event, samples as text; HF's `TensorBoardCallback`."""
+    """`SummaryWriter` scalars per metric event, samples as text; HF's `TensorBoardCallback`.
+
+    A run that continues from step N (a resume, a rewind) writes into the log folder of its
+    earlier segments with `purge_step=N+1`, so TensorBoard drops what that folder holds past
+    N: it shows the line the run follows, not the one a rewind abandoned."""
 
     name = "tensorboard"
 
@@ -96,19 +100,26 @@ class TensorBoardTracker(Tracker):
         except ImportError:
             SummaryWriter = _require("tensorboard", "tensorboardX").SummaryWriter
         self._writer_cls = SummaryWriter
-        self.log_dir = self._log_dir(logging_dir)
+        self.logging_dir = logging_dir
+        self.log_dir: Path | None = None
         self.writer = None
 
-    def _log_dir(self, logging_dir: str | None) -> Path:
+    def _log_dir(self, logging_dir: str | None, continuing: bool) -> Path:
         chosen = logging_dir or os.environ.get("TENSORBOARD_LOGGING_DIR")
         if chosen:
             path = Path(os.path.expanduser(chosen))
             return path if path.is_absolute() else self.run_dir / path
+        earlier = [p for p in (self.run_dir / "runs").glob("*") if p.is_dir()] if continuing else []
+        if earlier:  # the folder of the segment this one continues
+            return max(earlier, key=lambda p: p.stat().st_mtime)
         stamp = datetime.now().strftime("%b%d_%H-%M-%S")
         return self.run_dir / "runs" / f"{stamp}_{socket.gethostname()}"
 
     def open(self, start: dict) -> None:
-        self.writer = self._writer_cls(log_dir=str(self.log_dir))
+        step = start.get("step") if type(start.get("step")) is int else 0
+        self.log_dir = self._log_dir(self.logging_dir, step > 0)
+        extra = {"purge_step": step + 1} if step > 0 else {}
+        self.writer = self._writer_cls(log_dir=str(self.log_dir), **extra)
         self.writer.add_text("args", json.dumps(self.config, indent=2, sort_keys=True, default=str))
 
     def log(self, event: dict) -> None:

@@ -58,3 +58,29 @@ def align_lr_to_schedule(optimizer, scheduler) -> None:
             group["lr"].fill_(float(rate))
         else:
             group["lr"] = rate
+
+
+# The optimizer group entries a fork's changed setting sets (`resume_rules.HONOURED_ON_FORK`;
+# max_grad_norm is read from the arguments at every step).
+FORK_GROUP_KEYS = {"learning_rate": ("lr", "initial_lr"), "weight_decay": ("weight_decay",),
+                   "adam_beta1": ("betas",), "adam_beta2": ("betas",), "adam_epsilon": ("eps",)}
+
+
+def group_settings(optimizer) -> list[dict]:
+    """Each parameter group's hyperparameters as the preset built them (all but `params`)."""
+    return [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+
+
+def apply_fork_settings(optimizer, scheduler, built: list[dict], changes: list[str]) -> None:
+    """After a fork loaded its checkpoint, put back the optimizer settings the fork changed
+    (`changes`: `check_resume_config`'s honoured lines) as its preset built them (`built`:
+    `group_settings` before the load). The optimizer's state stays the checkpoint's; a new
+    learning rate becomes the schedule's base (`align_lr_to_schedule` then sets the rate of
+    the next update)."""
+    changed = {line.split(":", 1)[0].rsplit(".", 1)[-1] for line in changes}
+    keys = {key for name in changed for key in FORK_GROUP_KEYS.get(name, ())}
+    for group, fresh in zip(optimizer.param_groups, built):
+        for key in keys & set(fresh) & set(group):
+            group[key] = fresh[key]
+    if "learning_rate" in changed and getattr(scheduler, "base_lrs", None) is not None:
+        scheduler.base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]

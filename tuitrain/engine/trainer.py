@@ -43,7 +43,8 @@ from .optim import build_optimizer
 from .past import PastState
 from .progress import ProgressLine
 from .resume_check import check_resume_config
-from .resume_field import align_lr_to_schedule, checkpoint_from_field, naming_field
+from .resume_field import (align_lr_to_schedule, apply_fork_settings, checkpoint_from_field, group_settings,
+                           naming_field)
 from .safe_state import StateFormatError
 from .sched import build_scheduler, is_metric_driven
 from .seeding import determinism_env, set_seed
@@ -60,11 +61,14 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 class Trainer:
     """Builds the task, optimizer, scheduler and loaders from a `Preset`; `train()` runs it."""
 
-    def __init__(self, preset, run_dir, resume_from: str | None = None) -> None:
+    def __init__(self, preset, run_dir, resume_from: str | None = None, lineage: dict | None = None) -> None:
         self.preset = preset
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
         determinism_env(preset.args.full_determinism)  # before CUDA starts, or it has no effect
+        # Where this start sits in the run's lineage (`parent` of a fork, `rewound` of a rewind),
+        # as the launcher says: written into the `start` event for every reader.
+        self.lineage = dict(lineage or {})
         self.ctx = init_distributed(preset.args)
         self.device = self.ctx.device
         # Printed now, before a precision refusal (fp16 on CPU) can end the run; events after `start`.
@@ -154,10 +158,13 @@ class Trainer:
                 self._emit("warning", step=step, message=str(exc), code=SAVE_FAILED)
             else:
                 size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-                self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=best.best_step == step)
-                self.integrations.on_save(path, step, state.epoch)
                 keep = self.run_dir / best.best_model_checkpoint if best.best_model_checkpoint else None
-                ckpt.rotate_checkpoints(self.run_dir, self.args.save_total_limit, keep=keep)
+                # on the current line only: never the one just written, nor a line the run left
+                removed = ckpt.rotate_checkpoints(self.run_dir, self.args.save_total_limit, keep=keep, newest=path)
+                self._emit("checkpoint", step=step, path=path.name, bytes=size, is_best=best.best_step == step,
+                           best_checkpoint=best.best_model_checkpoint, best_metric=best.best_metric,
+                           removed=[p.name for p in removed])
+                self.integrations.on_save(path, step, state.epoch)
         self.saved_step = step
         barrier(self.ctx)
 
@@ -170,9 +177,14 @@ class Trainer:
         if type(saved.get("global_step")) is not int:
             raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: its state has no integer global_step; "
                                            "nothing was loaded")
-        self.resume_changes = check_resume_config(saved.get("config"), redacted(self.preset.values()), path.name)
+        forking = bool((self.lineage.get("parent") or {}).get("fork"))  # `tuitrain fork`'s first start
+        self.resume_changes = check_resume_config(saved.get("config"), redacted(self.preset.values()), path.name,
+                                                  fork=forking)
+        built = group_settings(self.optimizer)
         loaded = ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
                                       self.precision.scaler, restore_rng=False)
+        if forking:  # a fork's new learning rate, weight decay, betas or epsilon
+            apply_fork_settings(self.optimizer, self.scheduler, built, self.resume_changes)
         align_lr_to_schedule(self.optimizer, self.scheduler)  # a changed max_steps changes the schedule
         self.state.load_state_dict(loaded, loaded["hf_state"])
         self._pending_rng = loaded["rng_state"]
@@ -228,7 +240,7 @@ class Trainer:
     def _emit_start(self) -> None:
         self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size, max_steps=self.plan.total_steps,
                    resumed_from=self.resume_from, step=self.state.global_step, config=redacted(self.preset.values()),
-                   device=device_info.describe(self.ctx))
+                   device=device_info.describe(self.ctx), **self.lineage)
         for message in self.device_warnings:  # once: an auto-batch-size restart does not repeat them
             self._emit("warning", step=self.state.global_step, message=message)
         self.device_warnings = []
@@ -458,7 +470,7 @@ class Trainer:
                 ckpt.load_checkpoint(path, self.raw_model, restore_rng=False)
                 progress.message(f"loaded the best model from {path.name}")
         if self.ctx.is_main and best.best_model_checkpoint and args.save_total_limit == 1:
-            ckpt.keep_only(self.run_dir, self.run_dir / best.best_model_checkpoint)
+            ckpt.keep_only(self.run_dir, self.run_dir / best.best_model_checkpoint, newest=state.global_step)
 
     def _eval_loader(self):
         if self.bundle.eval_dataset is None:

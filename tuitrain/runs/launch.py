@@ -23,12 +23,13 @@ from tuitrain.layout import ACTIVE_STATES, PRESET_TOML, STDOUT_LOG, checkpoint_s
 from tuitrain.layout import latest_complete_checkpoint
 from tuitrain.runlock import RunLock
 from tuitrain.runs.identity import IdentityError, prove, require_own
+from tuitrain.runs.lineage import parent_lineage, parent_record, rewind, start_lineage
 from tuitrain.runs.registry import RunInfo, find_run, record_launched, run_info
-from tuitrain.runs.rundir import atomic_write_text, claim_run_dir, read_run_json, update_run_json
+from tuitrain.runs.rundir import atomic_write_text, claim_run_dir, read_run_json, records, update_run_json
 from tuitrain.runs.state import run_alive
-from tuitrain.runs.torchrun import other_node_commands, torchrun_argv
+from tuitrain.runs.torchrun import engine_args, other_node_commands, torchrun_argv
 
-__all__ = ["launch", "resume", "stop", "kill", "delete", "start_supervised", "engine_argv",
+__all__ = ["launch", "resume", "stop", "kill", "delete", "start_supervised", "start_run", "engine_argv",
            "torchrun_argv", "other_node_commands", "latest_checkpoint", "WrongStateError"]
 
 ACTIVE = ACTIVE_STATES
@@ -44,17 +45,16 @@ def _as_info(run: RunInfo | str | Path) -> RunInfo:
     return run if isinstance(run, RunInfo) else find_run(run)
 
 
-def engine_argv(preset: Any, run_dir: Path, resume_from: str | None = None) -> list[str]:
-    """The trainer command for `preset`: local `python -m tuitrain.engine` or torchrun."""
+def engine_argv(preset: Any, run_dir: Path, resume_from: str | None = None,
+                lineage: dict[str, Any] | None = None) -> list[str]:
+    """The trainer command for `preset`: local `python -m tuitrain.engine` or torchrun;
+    `lineage` (a fork's `parent`, a rewind's `rewound`) goes into its `start` event."""
     launcher = getattr(getattr(preset, "launch", None), "launcher", "local") or "local"
     if launcher == "torchrun":
-        return torchrun_argv(preset, run_dir, resume_from)
+        return torchrun_argv(preset, run_dir, resume_from, lineage=lineage)
     if launcher != "local":
         raise TuitrainError(f"launch.launcher: unknown launcher {launcher!r} (use 'local' or 'torchrun')")
-    argv = [sys.executable, "-m", "tuitrain.engine", str(run_dir)]
-    if resume_from:
-        argv += ["--resume-from", str(resume_from)]
-    return argv
+    return [sys.executable, *engine_args(run_dir, resume_from, lineage)]
 
 
 def _launch_env(preset: Any) -> dict[str, str]:
@@ -117,22 +117,36 @@ def _wait_started(run_dir: Path, timeout: float = 30.0) -> None:
 
 
 def launch(preset_path: str | Path, overrides: Iterable[str] = (), output_dir: str | Path | None = None,
-           detach: bool = True) -> RunInfo:
+           detach: bool = True, name: str | None = None) -> RunInfo:
     """Create a run directory for the preset and start its trainer detached.
 
-    With `detach=False` it returns once the trainer is spawned, so the caller can follow it.
+    `name`: the run's name (default `<preset>-<timestamp>`); one another run has is refused
+    (`names.NameTakenError`, with a free name suggested). Without `output_dir` the run lives
+    in `<runs root>/<name>`. With `detach=False` it returns once the trainer is spawned, so
+    the caller can follow it. A preset whose `core.resume_from_checkpoint` is another run's
+    checkpoint records that run as its parent (as a fork does).
     """
     from tuitrain.config import load_preset
     from tuitrain.runs.resume_source import resolve_resume_source
 
     preset = load_preset(Path(preset_path), list(overrides))
     resolve_resume_source(preset)  # "last" -> a path; a missing checkpoint is refused before mkdir
-    run_dir, lock = claim_run_dir(preset, output_dir=output_dir)
+    source = preset.args.resume_from_checkpoint
+    parent = parent_record(Path(source)) if source else None
+    run_dir, lock = claim_run_dir(preset, output_dir=output_dir, name=name)
     try:
-        argv = engine_argv(preset, run_dir)
+        if parent:
+            update_run_json(run_dir, parent=parent)
+        argv = engine_argv(preset, run_dir, lineage=parent_lineage(parent))
     except BaseException:
         lock.release()
         raise
+    return start_run(run_dir, argv, preset, lock, detach)
+
+
+def start_run(run_dir: Path, argv: list[str], preset: Any, lock: RunLock, detach: bool) -> RunInfo:
+    """Spawn the supervised trainer of a claimed run (its lock passes on); with `detach=False`
+    wait until it left `queued`. Returns the run's `RunInfo`."""
     start_supervised(run_dir, argv, _launch_env(preset), lock)
     if not detach:
         _wait_started(run_dir)
@@ -158,7 +172,7 @@ def _rewrite_preset(run_dir: Path, overrides: list[str]) -> Any:
     return preset
 
 
-def _checkpoint_to_resume(run_dir: Path, name: str, checkpoint: str | None) -> str:
+def checkpoint_to_resume(run_dir: Path, name: str, checkpoint: str | None) -> str:
     if checkpoint is None:
         found = latest_complete_checkpoint(run_dir)
         if found is None:
@@ -178,6 +192,8 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
            detach: bool = True, trust_owner: bool = False) -> RunInfo:
     """Continue a stopped, finished or failed run in its own directory from a checkpoint.
 
+    A `checkpoint` older than the run's newest one *rewinds* the run (`lineage.rewind`): the
+    later checkpoints are set aside in `rewound/<time>/` and the run follows the new line.
     A run directory owned by another user is refused unless `trust_owner` (its plug-in code
     would run as you).
     """
@@ -191,16 +207,31 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
         info = run_info(run_dir)  # again, under the lock: nothing else can start it now
         if info.state in ACTIVE:
             raise WrongStateError(f"run {info.name} is {info.state}; stop it before resuming")
-        chosen = _checkpoint_to_resume(run_dir, info.name, checkpoint)
+        chosen = checkpoint_to_resume(run_dir, info.name, checkpoint)
         from tuitrain.config import load_preset
 
         overrides = list(overrides)
         preset = _rewrite_preset(run_dir, overrides) if overrides else load_preset(run_dir / PRESET_TOML)
+        engine_argv(preset, run_dir, chosen)  # an unknown launcher is refused before anything moves
         # the time trained so far, so that elapsed (in `ls` and the app) goes on from it
+        trained, lineage, fields = info.elapsed_s, {}, {}
+        data = read_run_json(run_dir)
+        latest = latest_complete_checkpoint(run_dir)
+        if latest is not None and checkpoint_step(chosen) < checkpoint_step(latest.name):
+            record = rewind(run_dir, chosen, info.step)
+            trained = record["line_seconds"]
+            lineage.update(start_lineage(record))
+            fields["rewinds"] = records(data.get("rewinds")) + [record]
+        parent = data.get("parent")
+        if isinstance(parent, dict) and parent.get("fork") and parent.get("checkpoint") == chosen:
+            # a fork started again from the parent's checkpoint it began with (its first start
+            # failed, or a rewind to it): that checkpoint holds the parent's settings
+            lineage.update(parent_lineage(parent))
         update_run_json(run_dir, state="queued", resumed_from=chosen, pid=None, pgid=None, trainer=None,
                         supervisor=None, supervisor_pid=None, exit_code=None, ended=None, error=None,
-                        final_status_lost=None, trained_before=info.elapsed_s)
-        start_supervised(run_dir, engine_argv(preset, run_dir, chosen), _launch_env(preset), lock)
+                        final_status_lost=None, trained_before=trained, **fields)
+        argv = engine_argv(preset, run_dir, chosen, lineage)
+        start_supervised(run_dir, argv, _launch_env(preset), lock)
     if not detach:
         _wait_started(run_dir)
     return run_info(run_dir)

@@ -31,8 +31,11 @@ MAX_POLL_BYTES = 64 * 1024 * 1024
 class MetricsReader:
     """Reads new events of one `metrics.jsonl`; see the module doc."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, limit: int | None = None) -> None:
         self.path = Path(path)
+        # Read no byte at or past this offset: a fork's view of its parent's log as it was
+        # when the fork was made (the log is append-only). None: the whole file.
+        self.limit = limit
         self.offset = 0
         self.size = 0  # the file's size at the last poll
         self.skipped = 0
@@ -74,11 +77,11 @@ class MetricsReader:
         try:
             st = os.fstat(fd)
             self._check_replaced(st)
-            self.size = st.st_size
+            self.size = st.st_size if self.limit is None else min(st.st_size, self.limit)
             self.error = None
-            if st.st_size <= self.offset:
+            if self.size <= self.offset:
                 return []
-            data = os.pread(fd, min(max_bytes or MAX_POLL_BYTES, st.st_size - self.offset), self.offset)
+            data = os.pread(fd, min(max_bytes or MAX_POLL_BYTES, self.size - self.offset), self.offset)
         finally:
             os.close(fd)
         self.offset += len(data)

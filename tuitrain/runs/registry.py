@@ -11,24 +11,20 @@ import fcntl
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuitrain import safeio
-from tuitrain.errors import TuitrainError
 from tuitrain.layout import MAX_EVENT_BYTES, UNREADABLE
-from tuitrain.runs.rundir import METRICS, RUN_JSON, RunDirError, read_run_json
+from tuitrain.runs.names import UnknownRunError, resolve_run  # noqa: F401 - UnknownRunError: API
+from tuitrain.runs.rundir import METRICS, RUN_JSON, RunDirError, read_run_json, records
 from tuitrain.runs.state import derive_state
-from tuitrain.runs.statetext import integrity_counts, state_text, stalled_for
+from tuitrain.runs.statetext import integrity_counts, lineage_text, state_text, stalled_for
 
 
 # Train events the ETA's step rate is measured over (the dashboard's `run_info` is this one).
 RATE_WINDOW = 20
-
-
-class UnknownRunError(TuitrainError):
-    """RUN names no run directory and no known run."""
 
 
 @dataclass
@@ -59,13 +55,21 @@ class RunInfo:
     lost_events: int = 0
     # The trainer ended but its final events could not be written (its exit code told the outcome).
     final_status_lost: bool = False
+    # Lineage (run.json): the rewinds of this run, oldest first, and the run it was forked from.
+    rewinds: list[dict[str, Any]] = field(default_factory=list)
+    parent: dict[str, Any] | None = None
+
+    @property
+    def lineage_text(self) -> str:
+        """`rewound at 300 · 1 abandoned line`, `fork of cosine at 300`, or ``."""
+        return lineage_text(self.rewinds, self.parent)
 
     @property
     def state_text(self) -> str:
         """The state as shown to a person: `running`, `stalled (no event for 4m)`,
-        `finished · 6 checkpoint saves failed` …"""
+        `finished · 6 checkpoint saves failed`, `finished · rewound at 300 · 1 abandoned line` …"""
         return state_text(self.state, self.stalled_for, self.failed_saves, self.lost_events,
-                          self.final_status_lost)
+                          self.final_status_lost, self.lineage_text)
 
     @property
     def progress(self) -> float | None:
@@ -147,36 +151,76 @@ def _tail_events(path: Path, max_bytes: int = 65536) -> list[dict[str, Any]]:
     return events
 
 
+def _pending_rewind(rewinds: list[dict[str, Any]]) -> tuple[float, int, Any] | None:
+    """(time, step, folder) of the run's last rewind, as run.json records it."""
+    last = rewinds[-1] if rewinds else None
+    if isinstance(last, dict) and isinstance(last.get("t"), (int, float)) and isinstance(last.get("step"), int):
+        return float(last["t"]), last["step"], last.get("folder")
+    return None
+
+
+def _after(rewind: tuple[float, int, Any], event: dict[str, Any]) -> bool:
+    """Whether `event` is of the segment that followed the rewind: its start event (which
+    names the rewind's folder), or anything of that segment written after it."""
+    kind, t, rewound = event.get("kind"), event.get("t"), event.get("rewound")
+    if kind == "start" and isinstance(rewound, dict) and rewound.get("folder") == rewind[2]:
+        return True
+    return kind in ("start", "train") and isinstance(t, (int, float)) and t >= rewind[0]
+
+
+def _cut(points: list[tuple[float, Any]], step: float) -> None:
+    """Drop the trailing points past `step` (a later segment replaces them)."""
+    while points and points[-1][0] > step:
+        points.pop()
+
+
 def _progress(run_dir: Path, info: RunInfo, now: float) -> None:
-    train: list[dict[str, Any]] = []
+    train: list[dict[str, Any]] = []  # the current segment's train events (its step rate)
     times: list[float] = []
+    # (step, value) of the current line: each later segment cuts them at its step
+    losses: list[tuple[float, float]] = []
+    bests: list[tuple[float, Any]] = []
+    rewind = _pending_rewind(info.rewinds)
+    started_after = False  # an event of the segment that followed the last rewind was seen
     for event in _tail_events(run_dir / METRICS):
         kind = event.get("kind")
         t = event.get("t")
+        step = event.get("step")
+        if rewind is not None and not started_after:
+            started_after = _after(rewind, event)
         if kind == "start":
             times, train = [], []  # a resume's rate starts afresh: the stopped time is no training time
             info.failed_saves = info.lost_events = 0
             if isinstance(event.get("max_steps"), int):
                 info.max_steps = event["max_steps"]
-            if isinstance(event.get("step"), int):
-                info.step = event["step"]
+            if isinstance(step, int):
+                info.step = step
+                _cut(losses, step)
+                _cut(bests, step)
             if isinstance(event.get("device"), dict):
                 info.device = event["device"]
             info.summary = None
         elif kind == "summary":
             info.summary = event
-        elif kind == "train" and isinstance(event.get("step"), (int, float)):
+        elif kind == "train" and isinstance(step, (int, float)):
             train.append(event)
-            info.step = int(event["step"])
+            info.step = int(step)
             if isinstance(event.get("loss"), (int, float)):
-                info.last_loss = float(event["loss"])
-        elif kind == "checkpoint" and event.get("best_metric") is not None:
-            info.best_metric = event.get("best_metric")
+                losses.append((step, float(event["loss"])))
+        elif kind == "checkpoint" and event.get("best_metric") is not None and isinstance(step, (int, float)):
+            bests.append((step, event["best_metric"]))
         saves, lost = integrity_counts(event)
         info.failed_saves = saves if saves is not None else info.failed_saves
         info.lost_events = lost if lost is not None else info.lost_events
         if isinstance(t, (int, float)):
             times.append(float(t))
+    if rewind is not None and not started_after:
+        # rewound, and the new line has not started yet (or failed before its first event)
+        info.step, info.summary, train = rewind[1], None, []
+        _cut(losses, rewind[1])
+        _cut(bests, rewind[1])
+    info.last_loss = losses[-1][1] if losses else None
+    info.best_metric = bests[-1][1] if bests else None
     if info.state in ("running", "stopping") and len(train) >= 2 and info.max_steps:
         first, last = train[-RATE_WINDOW:][0], train[-1]
         ds = last["step"] - first["step"]
@@ -204,6 +248,7 @@ def run_info(run_dir: Path | str, now: float | None = None) -> RunInfo:
         preset_name=data.get("preset_name"), launcher=data.get("launcher"),
         pid=data.get("pid"), started=data.get("started"), ended=data.get("ended"),
         error=error, final_status_lost=bool(data.get("final_status_lost")),
+        rewinds=records(data.get("rewinds")), parent=data.get("parent") if isinstance(data.get("parent"), dict) else None,
     )
     try:
         _progress(run_dir, info, time.time() if now is None else now)
@@ -289,19 +334,6 @@ def list_runs(root: Path | None = None, include_others: bool = False, everywhere
 
 
 def find_run(name_or_dir: str | Path, root: Path | None = None) -> RunInfo:
-    """The run named `name_or_dir` (a run dir, or a run's name); `UnknownRunError` otherwise."""
-    path = Path(name_or_dir).expanduser()
-    if os.path.lexists(path / RUN_JSON):
-        return run_info(path)
-    root = Path(root) if root is not None else runs_root()
-    if os.path.lexists(root / str(name_or_dir) / RUN_JSON):
-        return run_info(root / str(name_or_dir))
-    matches = [p for p in candidate_dirs(root) if p.name == str(name_or_dir)]
-    if len(matches) == 1:
-        return run_info(matches[0])
-    if len(matches) > 1:
-        raise UnknownRunError(
-            f"run {name_or_dir!r} is ambiguous: " + ", ".join(str(m) for m in matches)
-            + " (give its directory)"
-        )
-    raise UnknownRunError(f"unknown run {str(name_or_dir)!r} (see `tuitrain ls`, or give its directory)")
+    """The run `name_or_dir` names: a run directory, a run's name or a unique prefix of one
+    (`names.resolve_run`); `UnknownRunError` (with "did you mean") otherwise."""
+    return run_info(resolve_run(name_or_dir, root))

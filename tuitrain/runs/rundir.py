@@ -26,7 +26,7 @@ LOCK_FILE = RUN_JSON_LOCK
 MAX_RUN_JSON_BYTES = 1024 * 1024
 
 __all__ = ["RUN_JSON", "PRESET_TOML", "METRICS", "STDOUT_LOG", "STATES", "RunDirError", "locked",
-           "atomic_write_text", "read_run_json", "update_run_json", "prepare_output_dir", "create_run_dir",
+           "atomic_write_text", "read_run_json", "records", "update_run_json", "prepare_output_dir", "create_run_dir",
            "claim_run_dir"]
 
 
@@ -88,6 +88,11 @@ def read_run_json(run_dir: Path | str) -> dict[str, Any]:
     return data
 
 
+def records(value: Any) -> list[dict[str, Any]]:
+    """The objects of a run.json list (`rewinds`), anything else left out."""
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
 def update_run_json(run_dir: Path | str, **fields: Any) -> dict[str, Any]:
     """Merge `fields` into `run.json` under the run's lock; atomic replace. Returns the result."""
     run_dir = Path(run_dir)
@@ -130,42 +135,83 @@ def prepare_output_dir(path: Path, overwrite: bool) -> None:
         os.chmod(path, _default_mode(st.st_mode & 0o7777))
 
 
-def _new_path(preset_name: str, root: Path) -> Path:
-    """A fresh `<root>/<preset>-<timestamp>[-n]`, created here (mkdir is the atomic claim)."""
+def _new_path(preset_name: str, root: Path, taken: Any = ()) -> Path:
+    """A fresh `<root>/<preset>-<timestamp>[-n]` whose name no run has (`taken`), created here
+    (mkdir is the atomic claim)."""
     root.mkdir(parents=True, exist_ok=True)
     n = 1
     while True:
-        path = root / (f"{preset_name}-{_timestamp()}" + (f"-{n}" if n > 1 else ""))
+        name = f"{preset_name}-{_timestamp()}" + (f"-{n}" if n > 1 else "")
         try:
+            if name in taken:
+                raise FileExistsError(name)
+            path = root / name
             path.mkdir(mode=file_mode(0o777))
             return path
         except FileExistsError:
             n += 1
 
 
-def claim_run_dir(preset: Any, output_dir: Path | str | None = None,
-                  runs_root: Path | str | None = None) -> tuple[Path, RunLock]:
+def _named_path(name: str, root: Path, taken: dict) -> Path:
+    """`<root>/<name>`, created here; a name a run has (or a folder there) is refused with a
+    free one suggested."""
+    from tuitrain.runs.names import NameTakenError, free_name, require_free
+
+    require_free(name, taken=taken)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / name
+    try:
+        path.mkdir(mode=file_mode(0o777))
+    except FileExistsError:
+        suggestion = free_name(name, set(taken) | {p.name for p in root.iterdir()})
+        raise NameTakenError(f"run name {name!r} is taken ({path} exists); try {suggestion!r}", suggestion) from None
+    return path
+
+
+def _chosen_path(chosen: Any, runs_root: Path | str | None, relative_to_root: bool) -> Path:
+    path = Path(chosen).expanduser()
+    if not path.is_absolute() and runs_root is not None and relative_to_root:
+        path = Path(runs_root) / path
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path}: exists and is not a directory")
+    path.mkdir(parents=True, exist_ok=True, mode=file_mode(0o777))
+    return path
+
+
+def claim_run_dir(preset: Any, output_dir: Path | str | None = None, runs_root: Path | str | None = None,
+                  name: str | None = None, preset_name: str | None = None) -> tuple[Path, RunLock]:
     """Create the run directory for `preset` holding its owner lock; freeze the resolved
     preset and write `run.json`. The caller passes the lock on to the supervisor.
 
-    `output_dir` wins, then the preset's own `output_dir`, then `<runs_root>/<preset>-<timestamp>`.
+    `output_dir` wins, then the preset's own `output_dir`, then `<runs_root>/<name>` (`name`
+    default: `<preset>-<timestamp>`). A `name` another run has is refused with a free one
+    suggested (`names.NameTakenError`); the check and the claim hold `names.names_lock()`.
     A directory another launcher or trainer owns is refused (`RunInUseError`).
     """
-    from tuitrain.config.integrations import holds_secret
+    from tuitrain.runs.names import names_lock, require_free, run_names
     from tuitrain.runs.registry import runs_root as default_root
 
     args = getattr(preset, "args", None)
-    preset_name = Path(str(getattr(preset, "path", "preset"))).stem or "preset"
+    preset_name = preset_name or Path(str(getattr(preset, "path", "preset"))).stem or "preset"
     chosen = output_dir or (getattr(args, "output_dir", None) if args is not None else None)
-    if chosen:
-        path = Path(chosen).expanduser()
-        if not path.is_absolute() and runs_root is not None and output_dir is None:
-            path = Path(runs_root) / path
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"{path}: exists and is not a directory")
-        path.mkdir(parents=True, exist_ok=True, mode=file_mode(0o777))
-    else:
-        path = _new_path(preset_name, Path(runs_root) if runs_root else default_root())
+    root = Path(runs_root) if runs_root else default_root()
+    with names_lock():
+        taken = run_names(root)
+        if chosen:
+            if name:
+                require_free(name, taken=taken)
+            path = _chosen_path(chosen, runs_root, output_dir is None)
+        elif name:
+            path = _named_path(name, root, taken)
+        else:
+            path = _new_path(preset_name, root, taken)
+        return _claim(path, preset, preset_name, name)
+
+
+def _claim(path: Path, preset: Any, preset_name: str, name: str | None) -> tuple[Path, RunLock]:
+    from tuitrain.config.integrations import holds_secret
+
+    args = getattr(preset, "args", None)
     lock = RunLock.acquire(path, "launcher")
     try:
         overwrite = bool(getattr(args, "overwrite_output_dir", False)) if args is not None else False
@@ -177,7 +223,7 @@ def claim_run_dir(preset: Any, output_dir: Path | str | None = None,
         update_run_json(
             path,
             id=uuid.uuid4().hex[:12],
-            name=path.name,
+            name=name or path.name,
             state="queued",
             pid=None,
             pgid=None,
@@ -199,8 +245,8 @@ def claim_run_dir(preset: Any, output_dir: Path | str | None = None,
 
 
 def create_run_dir(preset: Any, output_dir: Path | str | None = None,
-                   runs_root: Path | str | None = None) -> Path:
+                   runs_root: Path | str | None = None, name: str | None = None) -> Path:
     """`claim_run_dir` for a caller that starts no trainer now (the lock is let go)."""
-    path, lock = claim_run_dir(preset, output_dir, runs_root)
+    path, lock = claim_run_dir(preset, output_dir, runs_root, name)
     lock.release()
     return path

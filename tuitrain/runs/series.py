@@ -26,6 +26,8 @@ MAX_BUCKETS = CAPACITY // 2
 FIRST_BUCKET = 4
 # Buckets stop growing here, so that a compaction can always align to a pair of buckets.
 MAX_BUCKET = CAPACITY // 4
+# Points `sketch` keeps: finer than any chart draws.
+SKETCH_POINTS = 4096
 # Decimation results kept for this many widths (the least recently added is dropped).
 _CACHE_WIDTHS = 8
 
@@ -139,6 +141,16 @@ class Series:
                 self.bucket_size = FIRST_BUCKET
         if changed:
             self._cache.clear()
+
+    def sketch(self, after: float | None = None, upto: float | None = None, width: int = SKETCH_POINTS) -> "Series":
+        """A new series of this one's points in (`after`, `upto`], decimated to about `width`
+        (exact for a short series): a line kept to draw, not to compute with (the line a
+        rewind abandoned, a fork's parent segment)."""
+        out = Series(self.name)
+        for x, y in zip(*self.decimate(width)):
+            if (after is None or x > after) and (upto is None or x <= upto):
+                out.append(x, y)
+        return out
 
     def _columns(self) -> tuple[array, ...]:
         return self._lo_x, self._lo_y, self._hi_x, self._hi_y, self._last_x, self._last_y

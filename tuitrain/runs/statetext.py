@@ -49,9 +49,25 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def lineage_text(rewinds: list | None, parent: dict | None) -> str:
+    """Where a run comes from, as run.json records it: `fork of cosine at 300`,
+    `rewound at 300 · 1 abandoned line` (the last rewind's step, and how many lines the run
+    left), both, or `` for a run that followed one line."""
+    parts = []
+    if isinstance(parent, dict) and parent.get("run"):
+        at = f" at {parent['step']}" if isinstance(parent.get("step"), int) else ""
+        parts.append(f"fork of {parent['run']}{at}")
+    rewinds = [r for r in rewinds or () if isinstance(r, dict) and isinstance(r.get("step"), int)]
+    if rewinds:
+        parts.append(f"rewound at {rewinds[-1]['step']} · "
+                     + _count(len(rewinds), "abandoned line", "abandoned lines"))
+    return " · ".join(parts)
+
+
 def state_text(state: str, stalled: float | None = None, failed_saves: int = 0, lost_events: int = 0,
-               final_status_lost: bool = False) -> str:
-    """`running`, `stalled (no event for 4m)`, `finished · 6 checkpoint saves failed` …"""
+               final_status_lost: bool = False, lineage: str = "") -> str:
+    """`running`, `stalled (no event for 4m)`, `finished · 6 checkpoint saves failed`,
+    `finished · rewound at 300 · 1 abandoned line` (`lineage`: `lineage_text`) …"""
     if stalled is not None and state in ("running", "stopping", "queued"):
         quiet = f"stalled (no event for {_ago(stalled)})"
         text = quiet if state == "running" else f"{state}, {quiet}"
@@ -64,6 +80,8 @@ def state_text(state: str, stalled: float | None = None, failed_saves: int = 0, 
         notes.append(_count(lost_events, "event lost", "events lost"))
     if final_status_lost:
         notes.append("its last events were lost")
+    if lineage:
+        notes.append(lineage)
     return " · ".join([text, *notes])
 
 

@@ -8,6 +8,7 @@ the same interpreter, so it matches the installed torch whatever is on PATH.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -46,15 +47,22 @@ def torchrun_options(launch: Any, run_dir: Path, node_rank: int | None = None) -
     return opts
 
 
-def torchrun_argv(preset: Any, run_dir: Path, resume_from: str | None = None,
-                  node_rank: int | None = None, python: str | None = None) -> list[str]:
-    """The full command that runs the engine under torchrun in `run_dir`."""
-    argv = [python or sys.executable, "-m", "torch.distributed.run",
-            *torchrun_options(getattr(preset, "launch", None), run_dir, node_rank),
-            "-m", "tuitrain.engine", str(run_dir)]
+def engine_args(run_dir: Path, resume_from: str | None = None, lineage: dict | None = None) -> list[str]:
+    """`-m tuitrain.engine RUN_DIR [--resume-from checkpoint-N] [--lineage JSON]`."""
+    argv = ["-m", "tuitrain.engine", str(run_dir)]
     if resume_from:
         argv += ["--resume-from", str(resume_from)]
+    if lineage:
+        argv += ["--lineage", json.dumps(lineage, sort_keys=True, separators=(",", ":"))]
     return argv
+
+
+def torchrun_argv(preset: Any, run_dir: Path, resume_from: str | None = None,
+                  node_rank: int | None = None, python: str | None = None, lineage: dict | None = None) -> list[str]:
+    """The full command that runs the engine under torchrun in `run_dir`."""
+    return [python or sys.executable, "-m", "torch.distributed.run",
+            *torchrun_options(getattr(preset, "launch", None), run_dir, node_rank),
+            *engine_args(run_dir, resume_from, lineage)]
 
 
 def other_node_commands(preset: Any, run_dir: Path, resume_from: str | None = None) -> list[str]:

@@ -135,7 +135,8 @@ class CompareScreen(TuitrainScreen):
     def __init__(self, run_dirs: list[Path | str]) -> None:
         super().__init__()
         self.run_dirs = [Path(d) for d in run_dirs]
-        self.histories = [RunHistory(d) for d in self.run_dirs]
+        # lined up by step: the runs' own lines, no parent segments
+        self.histories = [RunHistory(d, follow_parent=False) for d in self.run_dirs]
         self.lock = threading.Lock()
         self._dirty = False
         self._redraw_pending = False

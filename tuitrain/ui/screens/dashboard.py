@@ -28,10 +28,11 @@ from tuitrain.errors import TuitrainError
 from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
 from tuitrain.telemetry import TelemetrySampler
 from tuitrain.textfmt import format_duration, format_summary
+from tuitrain.ui.runcontrol import RunControls
 from tuitrain.ui.screens.base import TuitrainScreen
 from tuitrain.ui.widgets.chartdraw import format_number, format_seconds
 from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, LossChart, chart_width
-from tuitrain.ui.widgets.checkpoints import CheckpointTable
+from tuitrain.ui.widgets.checkpoints import CheckpointTable, list_on_disk
 from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.gpupane import draw_gpu_pane, run_processes
 from tuitrain.ui.widgets.logtail import LogTail, visible
@@ -59,7 +60,7 @@ def throughput(series, finished: bool) -> tuple[str, float] | None:
     return "", series.last
 
 
-class DashboardScreen(TuitrainScreen):
+class DashboardScreen(RunControls, TuitrainScreen):
     """Everything about one run, live."""
 
     DEFAULT_CSS = """
@@ -90,10 +91,12 @@ class DashboardScreen(TuitrainScreen):
                 tooltip="Smooth the loss more"),
         Binding("minus,-", "smoothing(-0.05)", "Smooth-", id="dashboard.smooth_less", tooltip="Smooth the loss less"),
         Binding("r", "resume_highlighted", "Resume", id="dashboard.resume_from",
-                tooltip="Resume the run from the highlighted checkpoint"),
+                tooltip="Resume from the highlighted checkpoint (an older one: fork a new run, or rewind this one)"),
         Binding("R", "resume_latest", "Latest", id="dashboard.resume_latest",
                 tooltip="Resume the run from its latest checkpoint"),
         Binding("s", "stop", "Stop", id="dashboard.stop", tooltip="Stop the run gracefully (asks first)"),
+        Binding("a", "toggle_abandoned", "Abandoned", id="dashboard.abandoned", show=False,
+                tooltip="Show or hide the loss of the lines a rewind abandoned (faded)"),
         Binding("q", "quit", "Quit", id="dashboard.quit", tooltip="Quit the app (the run keeps training)"),
         Binding("tab", "cycle(1)", "Panel", id="dashboard.next_panel", tooltip="Next panel below the charts"),
         Binding("shift+tab", "cycle(-1)", "Prev panel", id="dashboard.prev_panel", show=False,
@@ -107,6 +110,8 @@ class DashboardScreen(TuitrainScreen):
     """The loss chart's EMA weight (TensorBoard's smoothing)."""
     panel = reactive(0)
     """The lower panel shown (short terminals) or focused (tall ones)."""
+    show_abandoned = reactive(False)
+    """Whether the loss chart draws the lines rewinds abandoned (faded)."""
 
     class Changed(Message):
         """The worker saw new events (or state) in the run."""
@@ -120,6 +125,13 @@ class DashboardScreen(TuitrainScreen):
         def __init__(self, info) -> None:
             super().__init__()
             self.info = info
+
+    class DiskListed(Message):
+        """The worker listed the run's checkpoints on disk, and they changed."""
+
+        def __init__(self, on_disk) -> None:
+            super().__init__()
+            self.on_disk = on_disk
 
     class LogLines(Message):
         """Lines appended to the run's stdout.log."""
@@ -140,6 +152,7 @@ class DashboardScreen(TuitrainScreen):
         self._run_pids: frozenset[int] = frozenset()  # the run's processes, found by the worker
         self._info_dirty = False
         self._log_lines: list[str] = []
+        self._on_disk: tuple = ()  # the complete checkpoints on disk, as the worker last listed them
         self._redraw_pending = False
         self._skipped_told = 0
         self._stop = threading.Event()
@@ -194,6 +207,7 @@ class DashboardScreen(TuitrainScreen):
         log = self.query_one(LogTail)
         last_sample = last_info = 0.0
         last_shown = None
+        on_disk = None
         while not self._stop.is_set():
             with self.lock:
                 changed = self.history.update(max_chunks=CATCH_UP_CHUNKS)
@@ -205,12 +219,16 @@ class DashboardScreen(TuitrainScreen):
             now = time.monotonic()
             active = self.history.state in ("queued", "running", "stopping")
             # by the clock, not per chunk: a backlog being read would ask for it hundreds of times
-            if now - last_info >= (INFO_S if active or changed else IDLE_INFO_S):
+            if now - last_info >= (INFO_S if active or changed else IDLE_INFO_S) or on_disk is None:
                 last_info = now
                 try:
                     self.post_message(self.InfoRead(run_info(self.run_dir)))
                 except TuitrainError:
                     pass
+                listed = list_on_disk(self.run_dir)  # rotation, a rewind or a person may remove one
+                if listed != on_disk:
+                    on_disk = listed
+                    self.post_message(self.DiskListed(listed))
             if now - last_sample >= SAMPLE_S:
                 last_sample = now
                 reading = self.telemetry.sample()
@@ -234,6 +252,11 @@ class DashboardScreen(TuitrainScreen):
     def on_dashboard_screen_info_read(self, message: InfoRead) -> None:
         self.info = message.info
         self._info_dirty = True
+        self._schedule_redraw()
+
+    def on_dashboard_screen_disk_listed(self, message: DiskListed) -> None:
+        self._on_disk = message.on_disk
+        self._dirty = True
         self._schedule_redraw()
 
     def on_dashboard_screen_log_lines(self, message: LogLines) -> None:
@@ -275,9 +298,15 @@ class DashboardScreen(TuitrainScreen):
         series = h.series
         loss = self.query_one(LossChart)
         w = chart_width(loss)
-        loss.set_series(Decimated(series.get("loss"), w), Decimated(series.get("eval_loss"), w))
+        parent = h.parent_series
+        loss.set_series(Decimated(series.get("loss"), w), Decimated(series.get("eval_loss"), w),
+                        Decimated(parent["loss"], w) if "loss" in parent else None,
+                        [Decimated(line, w) for line in h.abandoned] if self.show_abandoned else ())
         lr = self.query_one("#lr-chart", LineChart)
-        lr.set_lines([Line("lr", Decimated(series.get("learning_rate"), chart_width(lr)), style="lr")])
+        lr_lines = [Line("lr", Decimated(series.get("learning_rate"), chart_width(lr)), style="lr")]
+        if "learning_rate" in parent:
+            lr_lines.insert(0, Line("parent", Decimated(parent["learning_rate"], chart_width(lr)), style="parent"))
+        lr.set_lines(lr_lines)
         for chart_id, name in (("#speed-chart", "samples_per_second"), ("#tokens-chart", "tokens_per_second")):
             chart = self.query_one(chart_id, LineChart)
             shown = name in series or chart_id == "#speed-chart"
@@ -285,14 +314,16 @@ class DashboardScreen(TuitrainScreen):
                 chart.display = shown
             chart.set_lines([Line(name, Decimated(series.get(name), chart_width(chart)))] if name in series else [])
         # one step axis for every chart of the run: up to its last step (a decimated flat
-        # series may end a few steps short of it)
+        # series may end a few steps short of it), or the end of an abandoned line shown
+        shown = h.abandoned if self.show_abandoned else []
+        last = max([h.last_step] + [int(line.xs[-1]) for line in shown if len(line.xs)])
         for chart in (loss, lr, self.query_one("#speed-chart"), self.query_one("#tokens-chart")):
-            chart.x_limits = (1, h.last_step) if h.last_step > 1 else None
+            chart.x_limits = (1, last) if last > 1 else None
         self._draw_status()
         metric = self._metric_name()
         eval_series = series.get(metric)
         evals = dict(zip(*eval_series.decimate(10_000))) if eval_series is not None else {}
-        self.query_one(CheckpointTable).show(h.checkpoints, evals, metric)
+        self.query_one(CheckpointTable).show(h.checkpoints, self._on_disk, evals)
         self.query_one(SamplesView).show(h.samples)
         if h.skipped > self._skipped_told:
             self._skipped_told = h.skipped
@@ -383,47 +414,21 @@ class DashboardScreen(TuitrainScreen):
     def action_show_panel(self, index: int) -> None:
         self.panel = index
 
-    def action_resume_highlighted(self) -> None:
-        checkpoint = self.query_one(CheckpointTable).highlighted_checkpoint
-        if checkpoint is None:
-            self.notify("no checkpoint to resume from yet", severity="warning")
+    def watch_show_abandoned(self) -> None:
+        self._dirty = True
+        if self.is_mounted:
+            self._schedule_redraw()
+
+    def action_toggle_abandoned(self) -> None:
+        """Draw the lines a rewind abandoned (faded) in the loss chart, or hide them again."""
+        if not self.history.abandoned:
+            self.notify("this run has no abandoned line (it was never rewound)")
             return
-        self._resume(checkpoint)
+        self.show_abandoned = not self.show_abandoned
+        count = len(self.history.abandoned)
+        self.notify(f"{'showing' if self.show_abandoned else 'hiding'} {count} abandoned "
+                    f"line{'s' if count != 1 else ''}", timeout=1.5)
 
-    def action_resume_latest(self) -> None:
-        self._resume(None)
-
-    @work(thread=True, exclusive=True, group="dashboard-control")
-    def _resume(self, checkpoint: str | None) -> None:
-        from tuitrain.runs.launch import resume
-
-        try:
-            resume(self.run_dir, checkpoint=checkpoint)
-        except TuitrainError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.app.call_from_thread(self.notify, f"resumed from {checkpoint or 'the latest checkpoint'}")
-
-    def action_stop(self) -> None:
-        from tuitrain.ui.dialogs.confirm import ConfirmScreen
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._stop_run()
-
-        self.app.push_screen(ConfirmScreen(f"Stop run {self.run_dir.name}?",
-                                           "It saves a checkpoint and exits.", yes_label="Stop"), answered)
-
-    @work(thread=True, exclusive=True, group="dashboard-control")
-    def _stop_run(self) -> None:
-        from tuitrain.runs.launch import stop
-
-        try:
-            stop(self.run_dir)
-        except TuitrainError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.app.call_from_thread(self.notify, f"stopping {self.run_dir.name}")
 
 
 def _shown(reading) -> tuple:

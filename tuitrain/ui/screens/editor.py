@@ -15,8 +15,8 @@ numbers of a preset that is not the one on screen.
 
 A run's frozen `preset.toml` (a `preset.toml` beside a `run.json`) opens read-only: it is
 the record of what the run trained with. It can be edited, and saving offers the choices
-of `tuitrain.ui.dialogs.savechoice.SAVE_CHOICES` (today: save as a new preset), each
-handled by `record_save_handlers()`.
+of `tuitrain.ui.dialogs.savechoice.SAVE_CHOICES` (save as a new preset, or fork the run with
+these changes), each handled by `record_save_handlers()`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -35,7 +36,7 @@ from tuitrain.errors import TuitrainError
 from tuitrain.paths import presets_dir
 from tuitrain.textfmt import escape_controls
 from tuitrain.ui.glyphs import glyph
-from tuitrain.ui.navigation import NewRun
+from tuitrain.ui.navigation import NewRun, RunLaunched
 from tuitrain.ui.screens.base import TuitrainScreen
 from tuitrain.ui.widgets.derived import derived_box, derived_line, derived_values
 from tuitrain.ui.widgets.footer import KeyFooter
@@ -384,7 +385,28 @@ class EditorScreen(TuitrainScreen):
 
     def record_save_handlers(self) -> dict:
         """What each choice of the save dialog of a run's record does (see `SAVE_CHOICES`)."""
-        return {"new-preset": self.action_save_as}
+        return {"new-preset": self.action_save_as, "fork": self.fork_record}
+
+    def fork_record(self, then=None) -> None:
+        """Fork the run whose record this is, from its latest checkpoint, with the edited
+        settings; the fork's dashboard opens (`then`, a launch dialog, is not needed)."""
+        self.notify(escape_controls(f"Forking {self.record_of.name} with these settings…"), markup=False)
+        self._fork(self.record_of, self.doc.text())
+
+    @work(thread=True, exclusive=True, group="editor-fork")
+    def _fork(self, run_dir: Path, text: str) -> None:
+        from tuitrain.runs.fork import fork
+
+        try:
+            info = fork(run_dir, preset_text=text)
+        except TuitrainError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._forked, info)
+
+    def _forked(self, info) -> None:
+        self.dirty = False  # the edits are the fork's preset now; the record is as it was
+        self.app.post_message(RunLaunched(info, open_dashboard=True))
 
     def _save_record(self, then=None) -> None:
         from tuitrain.ui.dialogs.savechoice import SAVE_CHOICES, SaveChoiceScreen

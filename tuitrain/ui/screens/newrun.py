@@ -5,8 +5,8 @@ what the user changes becomes an override, so a torchrun preset launches under t
 The dialog posts `RunLaunched` to the app (which highlights the run, and opens its
 dashboard when the dialog was opened from the editor) or, in edit mode, `EditPreset`.
 
-The launch settings are `LAUNCH_FIELDS`; a field that is not in the preset (a run name) is
-one more row in `compose` and one more argument where `_launch` calls `launch()`.
+The launch settings start from the preset; the run name (empty: `<preset>-<timestamp>`) is
+checked here and passed to `launch()`, which refuses a taken name with a free one suggested.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tuitrain.errors import TuitrainError
 from tuitrain.paths import resolve_preset_path, shipped_presets
-from tuitrain.textfmt import escape_controls
+from tuitrain.textfmt import escape_controls, unescape_controls
 from tuitrain.ui.navigation import EditPreset, RunLaunched
 
 LAUNCHERS = ("local", "torchrun")
@@ -106,6 +106,9 @@ class NewRunScreen(ModalScreen[object]):
                 yield Input(value=initial, placeholder="path/to/preset.toml", id="newrun-path", compact=True)
             if not self.edit_only:
                 with Horizontal(classes="form-line"):
+                    yield Label("Run name", classes="form-label")
+                    yield Input(placeholder="default: <preset>-<timestamp>", id="newrun-name", compact=True)
+                with Horizontal(classes="form-line"):
                     yield Label("Launcher", classes="form-label")
                     yield Select([(name, name) for name in LAUNCHERS], value="local", allow_blank=False,
                                  id="newrun-launcher", compact=True)
@@ -129,7 +132,10 @@ class NewRunScreen(ModalScreen[object]):
         if self.edit_only:
             return
         text = self.query_one("#newrun-path", Input).value.strip()
-        path = resolve_preset_path(text) if text else None
+        try:
+            path = resolve_preset_path(text) if text else None
+        except TuitrainError:  # a word being typed: no such preset yet
+            return
         if path is None or not path.is_file():
             return
         values, problem = preset_launch(path)
@@ -159,7 +165,11 @@ class NewRunScreen(ModalScreen[object]):
         if not text:
             self._error("Choose a shipped preset or type a path.")
             return None
-        path = resolve_preset_path(text)
+        try:
+            path = resolve_preset_path(text)
+        except TuitrainError as exc:  # an unknown word, with the shipped preset it is closest to
+            self._error(str(exc))
+            return None
         if not path.is_file():
             self._error(f"{path}: no such preset file")
             return None
@@ -191,21 +201,26 @@ class NewRunScreen(ModalScreen[object]):
         if path is None:
             return
         launcher = str(self.query_one("#newrun-launcher", Select).value)
+        name = unescape_controls(self.query_one("#newrun-name", Input).value.strip()) or None
         try:
             nproc = parse_nproc(self.query_one("#newrun-nproc", Input).value)
+            if name is not None:
+                from tuitrain.runs.names import check_name
+
+                check_name(name)
         except TuitrainError as exc:
             self._error(str(exc))
             return
         self._error("Launching…")
         self.query_one("#launch", Button).disabled = True
-        self._launch(path, launch_overrides(self.from_preset, launcher, nproc))
+        self._launch(path, launch_overrides(self.from_preset, launcher, nproc), name)
 
     @work(thread=True, exclusive=True, group="launch")
-    def _launch(self, path: Path, overrides: list[str]) -> None:
+    def _launch(self, path: Path, overrides: list[str], name: str | None = None) -> None:
         try:
             from tuitrain.runs.launch import launch
 
-            info = launch(path, overrides)
+            info = launch(path, overrides, name=name)
         except TuitrainError as exc:
             self.post_message(self.Launched(error=exc.one_line() if hasattr(exc, "one_line") else str(exc)))
             return

@@ -50,7 +50,7 @@ class ChartWidget(Widget):
 
     COMPONENT_CLASSES = {
         "chart--title", "chart--axis", "chart--raw", "chart--train", "chart--eval", "chart--lr",
-        "chart--marker", *(f"chart--series-{i}" for i in range(1, SERIES_STYLES + 1)),
+        "chart--marker", "chart--parent", *(f"chart--series-{i}" for i in range(1, SERIES_STYLES + 1)),
     }
     DEFAULT_CSS = """
     ChartWidget {
@@ -63,6 +63,7 @@ class ChartWidget(Widget):
         & > .chart--eval { color: $accent; }
         & > .chart--lr { color: $secondary; }
         & > .chart--marker { color: $error; }
+        & > .chart--parent { color: $success; }
         & > .chart--series-1 { color: $primary; }
         & > .chart--series-2 { color: $accent; }
         & > .chart--series-3 { color: $success; }
@@ -182,7 +183,9 @@ class LineChart(ChartWidget):
 
 
 class LossChart(ChartWidget):
-    """Train loss (smoothed over its faint raw line) and eval loss on one chart."""
+    """Train loss (smoothed over its faint raw line) and eval loss on one chart; a fork's
+    parent segment (the parent's line up to the fork, in its own colour and glyph) and the
+    lines a rewind abandoned (faint, beneath the others) when given."""
 
     empty = "waiting for the first logged step…"
     y_label = "loss"
@@ -192,14 +195,17 @@ class LossChart(ChartWidget):
         self.weight = DEFAULT_WEIGHT
         self.train: Any = None
         self.eval: Any = None
+        self.parent_line: Any = None  # a fork's parent segment (`parent` is the widget's DOM parent)
+        self.abandoned: list[Any] = []
 
     @property
     def title(self) -> str:  # type: ignore[override]
         return f"loss (smoothing {self.weight:.2f})"
 
-    def set_series(self, train: Any, eval: Any) -> None:
-        """Point the chart at the train and eval loss series (either may be None)."""
-        self.train, self.eval = train, eval
+    def set_series(self, train: Any, eval: Any, parent: Any = None, abandoned: list[Any] = ()) -> None:
+        """Point the chart at the train and eval loss series (either may be None), a fork's
+        parent segment and the abandoned lines to draw faded (none: `()`)."""
+        self.train, self.eval, self.parent_line, self.abandoned = train, eval, parent, list(abandoned)
         self.replot()
 
     def set_smoothing(self, weight: float) -> float:
@@ -215,6 +221,13 @@ class LossChart(ChartWidget):
     def traces(self, points: int) -> list[Trace]:
         marks = self.ascii_only
         out = []
+        for i, line in enumerate(self.abandoned):
+            xs, ys = _finite(*line.decimate(points))
+            out.append(Trace("abandoned" if i == 0 else None, xs, ys, self.style("raw"), faint=True))
+        if self.parent_line is not None:
+            xs, ys = _finite(*self.parent_line.decimate(points))
+            ys = debiased_ema(ys, self.weight) if self.weight > 0 else ys
+            out.append(Trace("parent", xs, ys, self.style("parent"), glyph(2, marks)))
         if self.train is not None:
             xs, ys = _finite(*self.train.decimate(points))
             if self.weight > 0:
