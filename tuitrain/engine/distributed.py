@@ -80,15 +80,23 @@ def init_distributed(args: SimpleNamespace) -> DistContext:
     if backend == "nccl" and use_cpu:
         raise TuitrainError("distributed.ddp_backend: nccl needs CUDA GPUs; use gloo on CPU")
     if not dist.is_initialized():
-        timeout = args.ddp_timeout
-        kwargs = {}
-        if timeout:
-            import datetime
-            kwargs["timeout"] = datetime.timedelta(seconds=int(timeout))
-        dist.init_process_group(backend=backend, **kwargs)
+        dist.init_process_group(backend=backend, **process_group_options(args))
     rank = dist.get_rank()
     return DistContext(rank=rank, local_rank=local_rank, world_size=dist.get_world_size(),
                        device=device, is_main=rank == 0, backend=backend)
+
+
+def process_group_options(args: SimpleNamespace) -> dict[str, Any]:
+    """`init_process_group`'s options from the preset: HF's `ddp_timeout` (seconds)."""
+    import datetime
+
+    return {"timeout": datetime.timedelta(seconds=int(args.ddp_timeout))} if args.ddp_timeout else {}
+
+
+def saves_checkpoints(args: SimpleNamespace, ctx: DistContext) -> bool:
+    """HF's `should_save`: global rank 0, or each node's local rank 0 with `save_on_each_node`
+    (nodes without a shared disk)."""
+    return ctx.is_main or (bool(args.save_on_each_node) and ctx.local_rank == 0)
 
 
 def _fsdp_options(args: SimpleNamespace) -> tuple[list[str], dict[str, Any]]:
@@ -110,9 +118,14 @@ def wrap_model(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext) 
     model = model.to(ctx.device)
     if not ctx.distributed:
         return model
-    options, config = _fsdp_options(args)
+    options, _ = _fsdp_options(args)
     if options:
-        return _wrap_fsdp(model, args, ctx, options, config)
+        if ctx.device.type != "cuda":
+            raise TuitrainError("distributed.fsdp: FSDP needs a GPU (torch's FSDP shards on CUDA devices); "
+                                "leave fsdp empty to train with DDP on the CPU")
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        return FSDP(model, **fsdp_arguments(model, args, ctx))
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -132,14 +145,16 @@ def wrap_model(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext) 
     return DDP(model, device_ids=device_ids, **kwargs)
 
 
-def _wrap_fsdp(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext,
-               options: list[str], config: dict[str, Any]) -> torch.nn.Module:
+def fsdp_arguments(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext) -> dict[str, Any]:
+    """FSDP's keyword arguments for the preset: the sharding strategy and CPU offload of
+    `fsdp`'s options, a size-based auto-wrap policy from `fsdp_config.min_num_params` (else
+    `fsdp_min_num_params`), as HF builds them."""
     import functools
 
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from torch.distributed.fsdp import ShardingStrategy
     from torch.distributed.fsdp.wrap import size_based_auto_wrap_policy
 
+    options, config = _fsdp_options(args)
     strategies = {"full_shard": ShardingStrategy.FULL_SHARD,
                   "shard_grad_op": ShardingStrategy.SHARD_GRAD_OP,
                   "no_shard": ShardingStrategy.NO_SHARD,
@@ -154,8 +169,8 @@ def _wrap_fsdp(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext,
         from torch.distributed.fsdp import CPUOffload
         kwargs["cpu_offload"] = CPUOffload(offload_params=True)
     device_id = ctx.device if ctx.device.type == "cuda" else None
-    return FSDP(model, sharding_strategy=strategy, auto_wrap_policy=policy, device_id=device_id,
-                use_orig_params=True, **kwargs)
+    return {"sharding_strategy": strategy, "auto_wrap_policy": policy, "device_id": device_id,
+            "use_orig_params": True, **kwargs}
 
 
 def all_reduce_mean(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
