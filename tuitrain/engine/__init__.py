@@ -18,6 +18,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("run_dir", help="the run directory holding preset.toml")
     parser.add_argument("--resume-from", default=None, metavar="checkpoint-N",
                         help="continue from this checkpoint of the run directory")
+    parser.add_argument("--allow-foreign-checkpoint", action="store_true",
+                        help="core.resume_from_checkpoint may name another trainer's checkpoint: its weights "
+                        "alone are loaded (a pickle only with torch.load(weights_only=True))")
     return parser.parse_args(argv)
 
 
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         preset_path = run_dir / "preset.toml"
         if not preset_path.is_file():
             raise TuitrainError(f"{preset_path}: no such file (is {run_dir} a tuitrain run directory?)")
-        trainer = Trainer(load_preset(preset_path), run_dir, resume_from=opts.resume_from)
+        trainer = Trainer(load_preset(preset_path), run_dir, resume_from=opts.resume_from,
+                          allow_foreign_checkpoint=opts.allow_foreign_checkpoint)
         try:
             return trainer.train()
         finally:

@@ -47,14 +47,14 @@ def torchrun_options(launch: Any, run_dir: Path, node_rank: int | None = None) -
 
 
 def torchrun_argv(preset: Any, run_dir: Path, resume_from: str | None = None,
-                  node_rank: int | None = None, python: str | None = None) -> list[str]:
+                  node_rank: int | None = None, python: str | None = None, engine_flags=()) -> list[str]:
     """The full command that runs the engine under torchrun in `run_dir`."""
     argv = [python or sys.executable, "-m", "torch.distributed.run",
             *torchrun_options(getattr(preset, "launch", None), run_dir, node_rank),
             "-m", "tuitrain.engine", str(run_dir)]
     if resume_from:
         argv += ["--resume-from", str(resume_from)]
-    return argv
+    return argv + list(engine_flags)
 
 
 def other_node_commands(preset: Any, run_dir: Path, resume_from: str | None = None) -> list[str]:
