@@ -36,7 +36,8 @@ CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 # fsynced; `trainer_state.json` is transformers' TrainerState. A folder that lacks any of
 # these is never listed, loaded or resumed from. Extend this tuple when a checkpoint gains a
 # required file.
-CHECKPOINT_FILES = ("model.safetensors", "trainer_state.json", "tuitrain_state.json")
+ENGINE_STATE = "tuitrain_state.json"
+CHECKPOINT_FILES = ("model.safetensors", "trainer_state.json", ENGINE_STATE)
 # A save in progress (`.checkpoint-N.tmp-<pid>`), a re-saved step's old copy while it is
 # swapped out (`.checkpoint-N.old-<pid>`), and a rotated checkpoint being deleted
 # (`.checkpoint-N.trash-<pid>`). Only the first two may hold the one complete copy of a step.

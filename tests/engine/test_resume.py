@@ -102,7 +102,7 @@ def test_eval_on_start_is_not_repeated_by_a_resume(tmp_path):
 
 
 def test_a_checkpoint_from_before_the_rename_of_gradient_checkpointing_resumes():
-    from tuitrain.engine.resume_check import check_resume_config
+    from tuitrain.config.resume_rules import check_resume as check_resume_config
 
     current = regression_preset().values()
     saved = {("precision.gradient_checkpointing" if k == "precision.activation_checkpointing" else k): v

@@ -75,7 +75,7 @@ def test_incomplete_checkpoint_is_refused(tmp_path):
     half.mkdir()
     (half / "model.safetensors").write_bytes(b"")
     assert _refusal(tmp_path, half) == (f"core.resume_from_checkpoint: {half}: not a complete checkpoint "
-                                        "(no trainer_state.json, tuitrain_state.json)")
+                                        "(no trainer_state.json, tuitrain_state.json; empty model.safetensors)")
 
 
 def test_foreign_checkpoint_is_refused(tmp_path):
@@ -84,8 +84,9 @@ def test_foreign_checkpoint_is_refused(tmp_path):
     (foreign / "model.safetensors").write_bytes(b"not ours")  # HF's checkpoint files, HF's trainer_state
     (foreign / "trainer_state.json").write_text(json.dumps({"global_step": 5, "log_history": []}))
     text = _refusal(tmp_path, foreign)
-    assert text == (f"core.resume_from_checkpoint: {foreign}: not a complete checkpoint (no tuitrain_state.json: "
-                    "written by another trainer (transformers?) or by a save that did not finish)")
+    assert text == (f"core.resume_from_checkpoint: {foreign}: not a tuitrain checkpoint (no tuitrain_state.json); "
+                    "to start from its weights alone, pass --allow-foreign-checkpoint (a pickle is read only with "
+                    "torch.load(weights_only=True))")
 
 
 def test_changed_hyperparameter_is_refused(tmp_path, source_run):

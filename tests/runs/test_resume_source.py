@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from tuitrain.config import load_preset
+from tuitrain.engine.checkpoint import save_checkpoint
 from tuitrain.errors import TuitrainError
 from tuitrain.runs.launch import launch
 from tuitrain.runs.resume_source import resolve_resume_source
@@ -19,12 +21,10 @@ def _run(root: Path, name: str, preset_name: str, created: float, checkpoints=()
     run_dir = root / "runs" / name
     prepare_output_dir(run_dir, overwrite=False)
     update_run_json(run_dir, name=name, state="finished", preset_name=preset_name, created=created)
-    for step in checkpoints:
-        (run_dir / f"checkpoint-{step}").mkdir()
-        (run_dir / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"weights")
-        (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-        (run_dir / f"checkpoint-{step}" / "tuitrain_state.json").write_text(json.dumps({"global_step": step}))
-    for step in partial:  # a folder without the state files is not a complete checkpoint
+    for step in checkpoints:  # what the engine writes
+        save_checkpoint(run_dir, step, torch.nn.Linear(2, 1), None, trainer_state={"global_step": step},
+                        hf_state={"global_step": step})
+    for step in partial:  # weights alone: not a complete checkpoint
         (run_dir / f"checkpoint-{step}").mkdir()
         (run_dir / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"weights")
     return run_dir.resolve()
@@ -67,7 +67,9 @@ def test_a_missing_or_incomplete_checkpoint_is_refused_before_a_run_dir_exists(i
     half = isolated / "runs" / "exp-1" / "checkpoint-3"
     with pytest.raises(TuitrainError) as info:
         launch(_preset(isolated, f'"{half}"'))
-    assert str(info.value) == f"core.resume_from_checkpoint: {half}: not a complete checkpoint (no trainer_state.json, tuitrain_state.json)"
+    assert str(info.value) == (f"core.resume_from_checkpoint: {half}: not a tuitrain checkpoint (no trainer_state.json, "
+                               "tuitrain_state.json); to start from its weights alone, pass --allow-foreign-checkpoint "
+                               "(a pickle is read only with torch.load(weights_only=True))")
     missing = isolated / "gone" / "checkpoint-1"
     with pytest.raises(TuitrainError) as info:
         launch(_preset(isolated, f'"{missing}"'))

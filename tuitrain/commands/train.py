@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the run's name (default: <preset>-<timestamp>); a name another run has is refused")
     p.add_argument("--output-dir", default=None, metavar="DIR", help="run directory (default: under the runs root)")
     p.add_argument("--detach", action="store_true", help="print the run directory and return at once")
+    p.add_argument("--allow-foreign-checkpoint", action="store_true",
+                   help="core.resume_from_checkpoint may name a checkpoint tuitrain did not write (a transformers "
+                   "checkpoint-N, a .safetensors/.bin/.pt file): the run starts from its weights alone, a pickle "
+                   "read only with torch.load(weights_only=True)")
     p.set_defaults(func=cmd_run)
     p = subparsers.add_parser("resume", help="continue a run from a checkpoint, in its own directory")
     p.add_argument("run", metavar="RUN", help="run directory, name or a unique prefix of a name")
@@ -137,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tuitrain.runs.launch import launch
 
     info = launch(resolve_preset_path(args.preset), args.overrides, args.output_dir, detach=args.detach,
-                  name=args.name)
+                  name=args.name, allow_foreign_checkpoint=args.allow_foreign_checkpoint)
     print(f"run {info.name}: {info.run_dir}")
     _print_other_nodes(info.run_dir)
     if args.detach:

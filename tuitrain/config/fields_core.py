@@ -27,8 +27,9 @@ FIELDS = [
           "same folder without manual clean-up.", hf_class=None,
           honoured_note="dropped from transformers 5; tuitrain still refuses a non-empty output_dir without it"),
     _core("do_train", BOOL, False,
-          "Run the training phase (a tuitrain run always trains; kept for HF export).",
-          honoured_note="a run always trains"),
+          "Run the training phase. As in HF's scripts, a run trains unless it only asks for do_eval "
+          "(with eval_strategy = \"no\") or do_predict; set do_train to train and also evaluate or predict.",
+          honoured_note="a run with neither do_eval nor do_predict trains whatever do_train says"),
     _core("do_eval", BOOL, False,
           "Evaluate after training even when eval_strategy is \"no\" (HF turns it on whenever an eval "
           "strategy is set)."),

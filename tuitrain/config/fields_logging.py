@@ -50,8 +50,9 @@ FIELDS = [
     _log("save_only_model", BOOL, False,
          "Save only the weights: smaller checkpoints, but a run cannot resume exactly from them."),
     _log("save_safetensors", BOOL, True,
-         "Write weights as safetensors (no pickle).", hf_class=None,
-         honoured_note="transformers 5 always writes safetensors; so does tuitrain"),
+         "Write weights as safetensors (no pickle).", hf_class=None, honoured=False,
+         honoured_note="false has no effect: tuitrain always writes safetensors and never a pickle "
+         "(transformers 5 dropped the field and always does too)"),
     _log("eval_strategy", STR, "no",
          "When to evaluate: no, steps, epoch. Choose steps or epoch to watch validation metrics.",
          choices=INTERVALS, aliases=("evaluation_strategy",)),

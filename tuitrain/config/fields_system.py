@@ -118,7 +118,9 @@ FIELDS = [
     _repro("full_determinism", BOOL, False,
            "Deterministic algorithms everywhere (torch.use_deterministic_algorithms). Bit-for-bit "
            "reruns, slower."),
-    _repro("disable_tqdm", BOOL, False, "No progress bar in the engine's stdout; one line per log step instead."),
+    _repro("disable_tqdm", BOOL, False, "No progress bar (HF's tqdm) in the output, plain log lines instead.",
+           honoured=False, honoured_note="no effect: tuitrain's engine never draws a progress bar; it prints "
+           "one plain line per logging step (at most 5 a second) either way"),
     _repro("report_to", STR_LIST, ["none"],
            "Experiment trackers that also get the metrics: tensorboard, wandb, mlflow; \"all\" = every "
            "installed one, \"none\" = only tuitrain's own metrics.jsonl.",

@@ -22,6 +22,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lineage", default=None, metavar="JSON",
                         help="where this start sits in the run's lineage, for its start event: "
                              '{"parent": {…}} (a fork) or {"rewound": {…}} (a rewind); written by `tuitrain`')
+    parser.add_argument("--allow-foreign-checkpoint", action="store_true",
+                        help="core.resume_from_checkpoint may name another trainer's checkpoint: its weights "
+                        "alone are loaded (a pickle only with torch.load(weights_only=True))")
     return parser.parse_args(argv)
 
 
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if not preset_path.is_file():
             raise TuitrainError(f"{preset_path}: no such file (is {run_dir} a tuitrain run directory?)")
         trainer = Trainer(load_preset(preset_path), run_dir, resume_from=opts.resume_from,
-                          lineage=parse_lineage(opts.lineage))
+                          lineage=parse_lineage(opts.lineage), allow_foreign_checkpoint=opts.allow_foreign_checkpoint)
         try:
             return trainer.train()
         finally:

@@ -48,7 +48,7 @@ from tuitrain.errors import TuitrainError
 
 FORMAT_VERSION = 2  # 1: everything in trainer_state.json (still read)
 HF_STATE_FILE = "trainer_state.json"
-STATE_FILE = "tuitrain_state.json"
+STATE_FILE = layout.ENGINE_STATE
 CHECKPOINT_RE = layout.CHECKPOINT_RE
 RESERVED_KEYS = ("scheduler_state", "scaler_state", "rng_state", "checkpoint_files", "checkpoint_format")
 MATCHING_SHAPE_STATES = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "sum", "grad_avg"}
@@ -337,6 +337,18 @@ def _check_optimizer(optimizer: torch.optim.Optimizer, sd: dict[str, Any]) -> No
 
 def _few(names: list[str]) -> str:
     return ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+
+
+def load_foreign_weights(path: str | Path, model: torch.nn.Module) -> None:
+    """The weights of a checkpoint tuitrain did not write (a transformers `checkpoint-N/`, or a
+    weights file), for a run started with `--allow-foreign-checkpoint`: safetensors as they are, a
+    pickle only through `torch.load(weights_only=True)`. Nothing else of it is ever read."""
+    from tuitrain.config.checkpoint_field import foreign_weights
+
+    weights = foreign_weights(Path(path))
+    if weights is None:
+        raise CheckpointLoadError(f"checkpoint {path} refused: it holds no weights file; nothing was loaded")
+    _load_foreign(weights, model, allow_pickle=True)
 
 
 def _load_foreign(path: Path, model: torch.nn.Module, allow_pickle: bool) -> dict[str, Any]:

@@ -83,15 +83,23 @@ def init_distributed(args: SimpleNamespace) -> DistContext:
     if backend == "nccl" and use_cpu:
         raise TuitrainError("distributed.ddp_backend: nccl needs CUDA GPUs; use gloo on CPU")
     if not dist.is_initialized():
-        timeout = args.ddp_timeout
-        kwargs = {}
-        if timeout:
-            import datetime
-            kwargs["timeout"] = datetime.timedelta(seconds=int(timeout))
-        dist.init_process_group(backend=backend, **kwargs)
+        dist.init_process_group(backend=backend, **process_group_options(args))
     rank = dist.get_rank()
     return DistContext(rank=rank, local_rank=local_rank, world_size=dist.get_world_size(),
                        device=device, is_main=rank == 0, backend=backend)
+
+
+def process_group_options(args: SimpleNamespace) -> dict[str, Any]:
+    """`init_process_group`'s options from the preset: HF's `ddp_timeout` (seconds)."""
+    import datetime
+
+    return {"timeout": datetime.timedelta(seconds=int(args.ddp_timeout))} if args.ddp_timeout else {}
+
+
+def saves_checkpoints(args: SimpleNamespace, ctx: DistContext) -> bool:
+    """HF's `should_save`: global rank 0, or each node's local rank 0 with `save_on_each_node`
+    (nodes without a shared disk)."""
+    return ctx.is_main or (bool(args.save_on_each_node) and ctx.local_rank == 0)
 
 
 def wrap_model(model: torch.nn.Module, args: SimpleNamespace, ctx: DistContext) -> torch.nn.Module:

@@ -35,8 +35,10 @@ def load_generation_config(path: str | None) -> dict:
 
 def sample_kwargs(args, config: dict, prompt_len: int) -> dict:
     """Keyword arguments for `model.generate`: preset fields, overridden by the file."""
-    kwargs = {"max_new_tokens": int(args.generation_max_length or args.sample_max_new_tokens),
+    kwargs = {"max_new_tokens": int(args.sample_max_new_tokens),
               "temperature": float(args.sample_temperature), "top_k": args.sample_top_k}
+    if args.generation_max_length:  # HF's generation_max_length is the whole sequence, prompt included
+        kwargs["max_new_tokens"] = max(int(args.generation_max_length) - prompt_len, 1)
     beams = args.generation_num_beams
     if beams:
         kwargs["num_beams"] = int(beams)

@@ -17,8 +17,9 @@ from tuitrain.config.checkpoint_field import FIELD, checkpoint_folder
 from tuitrain.errors import TuitrainError
 
 
-def checkpoint_from_field(value: str) -> Path:
-    """The checkpoint folder `value` names, or a `TuitrainError` naming the field and path.
+def checkpoint_from_field(value: str, allow_foreign: bool = False) -> Path:
+    """The checkpoint folder `value` names (or, with `allow_foreign`, a foreign checkpoint's
+    folder or weights file), or a `TuitrainError` naming the field and path.
 
     `"last"` is resolved to a path when the run is launched (`tuitrain run` looks up the
     earlier runs of the preset); the engine alone cannot list runs, so it refuses it.
@@ -26,7 +27,7 @@ def checkpoint_from_field(value: str) -> Path:
     if value == "last":
         raise TuitrainError(f'{FIELD}: "last" is resolved by `tuitrain run`; '
                             "give the path of a checkpoint-N folder here")
-    return checkpoint_folder(value)
+    return checkpoint_folder(value, allow_foreign)
 
 
 @contextlib.contextmanager
@@ -36,7 +37,7 @@ def naming_field(path: Path) -> Iterator[None]:
         yield
     except TuitrainError as exc:
         text = str(exc)
-        if text.startswith(f"{path.name}: "):  # resume_check names the folder only
+        if text.startswith(f"{path.name}: "):  # resume_rules.check_resume names the folder only
             text = text[len(path.name) + 2:]
         where = f"{FIELD}: " if str(path) in text else f"{FIELD}: {path}: "
         raise type(exc)(where + text) from None
@@ -73,7 +74,7 @@ def group_settings(optimizer) -> list[dict]:
 
 def apply_fork_settings(optimizer, scheduler, built: list[dict], changes: list[str]) -> None:
     """After a fork loaded its checkpoint, put back the optimizer settings the fork changed
-    (`changes`: `check_resume_config`'s honoured lines) as its preset built them (`built`:
+    (`changes`: `resume_rules.check_resume`'s honoured lines) as its preset built them (`built`:
     `group_settings` before the load). The optimizer's state stays the checkpoint's; a new
     learning rate becomes the schedule's base (`align_lr_to_schedule` then sets the rate of
     the next update)."""

@@ -20,18 +20,23 @@ from pathlib import Path
 
 import torch
 
+from tuitrain.config.checkpoint_field import FIELD
 from tuitrain.config.integrations import redacted
+from tuitrain.config.resume_rules import check_resume
 from tuitrain.config.steps import plan_steps, resolve_interval
 from tuitrain.errors import TuitrainError
+from tuitrain.layout import is_complete_checkpoint
 
 from . import autobatch
 from . import checkpoint as ckpt
 from . import device_info
 from . import fsdp
+from . import logs
 from . import rng as rng_mod
 from .amp import Precision
 from .data import build_eval_loader, build_train_loader, start_epoch
-from .distributed import (all_reduce_mean, barrier, gradient_sync_skipper, init_distributed, shutdown, window_mean,
+from .distributed import (all_reduce_mean, barrier, gradient_sync_skipper, init_distributed, saves_checkpoints,
+                          shutdown, window_mean,
                           wrap_model)
 from .evaluate import evaluate, generate_sample
 from .events import SAVE_FAILED, EventWriter, exit_code
@@ -42,7 +47,6 @@ from .model_setup import DynamicBatch, enable_activation_checkpointing, flos_per
 from .optim import build_optimizer
 from .past import PastState
 from .progress import ProgressLine
-from .resume_check import check_resume_config
 from .resume_field import (align_lr_to_schedule, apply_fork_settings, checkpoint_from_field, group_settings,
                            naming_field)
 from .safe_state import StateFormatError
@@ -50,7 +54,7 @@ from .sched import build_scheduler, is_metric_driven
 from .seeding import determinism_env, set_seed
 from .signals import StopRequest
 from .tasks import build_task
-from .telemetry_mem import memory_fields
+from .telemetry_mem import MemoryTracker
 from .train_state import TrainState
 
 
@@ -61,7 +65,8 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 class Trainer:
     """Builds the task, optimizer, scheduler and loaders from a `Preset`; `train()` runs it."""
 
-    def __init__(self, preset, run_dir, resume_from: str | None = None, lineage: dict | None = None) -> None:
+    def __init__(self, preset, run_dir, resume_from: str | None = None, lineage: dict | None = None,
+                 allow_foreign_checkpoint: bool = False) -> None:
         self.preset = preset
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
@@ -71,10 +76,14 @@ class Trainer:
         self.lineage = dict(lineage or {})
         self.ctx = init_distributed(preset.args)
         self.device = self.ctx.device
+        logs.configure(preset.args, self.ctx)  # log_level / log_level_replica, as HF sets them
+        self.memory = MemoryTracker(not preset.args.skip_memory_metrics, self.device)
+        self.memory.start("init")
+        self.saves = saves_checkpoints(preset.args, self.ctx)
         # Printed now, before a precision refusal (fp16 on CPU) can end the run; events after `start`.
-        self.device_warnings = device_info.cpu_fallback_warnings(preset, self.ctx)
+        self.start_warnings = device_info.cpu_fallback_warnings(preset, self.ctx)
         self.events = EventWriter(self.run_dir, enabled=self.ctx.is_main)
-        if self.ctx.is_main:
+        if self.saves:
             # A trainer killed mid-save leaves `.checkpoint-N.tmp-<pid>/`; never listed, removed here.
             ckpt.clean_stale_tmp(self.run_dir)
         self.stop = StopRequest()
@@ -86,10 +95,17 @@ class Trainer:
         if resume_from:
             self._resume(resume_from)
         elif self.args.resume_from_checkpoint:  # a new run from another run's checkpoint
-            source = checkpoint_from_field(self.args.resume_from_checkpoint)
+            source = checkpoint_from_field(self.args.resume_from_checkpoint, allow_foreign_checkpoint)
             self.resume_from = str(source)
             with naming_field(source):
-                self._resume(self.resume_from)
+                if is_complete_checkpoint(source):
+                    self._resume(self.resume_from, new_run=True)
+                else:  # --allow-foreign-checkpoint: its weights alone, never its pickled state
+                    ckpt.load_foreign_weights(source, self.raw_model)
+                    self.start_warnings.append(
+                        f"{FIELD}: the weights of {source} (a foreign checkpoint) were loaded; training starts "
+                        "at step 0 with a fresh optimizer and schedule")
+        self.memory.stop()
 
     def _build(self, args) -> None:
         """The task's model and data, the optimizer, the schedule and a fresh state, for `args`."""
@@ -129,6 +145,8 @@ class Trainer:
         # persistent workers persist and nothing is constructed per epoch.
         self._train_loader = self._eval_loader_cache = None
         self._eval_forwards = 0  # FSDP: the forward passes every rank runs per evaluation
+        # The CUDA cache emptied every torch_empty_cache_steps (HF's clear_device_cache; nothing on a CPU).
+        self._empty_cache = torch.cuda.empty_cache if self.device.type == "cuda" else None
         # This session's start (reset when training starts): runtimes and rates count from here.
         self.t0, self.first_step, self.saved_step, self.tokens_at_start = time.time(), 0, None, 0
 
@@ -149,7 +167,8 @@ class Trainer:
         if self.sharded:  # every rank sends its shards; rank 0 writes what one process would
             full["model_state"], full["optimizer_state"] = fsdp.full_state(
                 self.raw_model, None if self.args.save_only_model else self.optimizer)
-        if self.ctx.is_main:
+        if self.saves:
+            logs.logger.info(f"Saving model checkpoint to {self.run_dir / f'checkpoint-{step}'}")
             try:
                 path = ckpt.save_checkpoint(self.run_dir, step, self.raw_model, self.optimizer, self.scheduler,
                                             self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model,
@@ -168,7 +187,7 @@ class Trainer:
         self.saved_step = step
         barrier(self.ctx)
 
-    def _resume(self, name: str) -> None:
+    def _resume(self, name: str, new_run: bool = False) -> None:
         path = Path(name) if Path(name).is_absolute() else self.run_dir / name
         try:
             saved = ckpt.read_state(path)
@@ -178,8 +197,8 @@ class Trainer:
             raise ckpt.CheckpointLoadError(f"checkpoint {path} refused: its state has no integer global_step; "
                                            "nothing was loaded")
         forking = bool((self.lineage.get("parent") or {}).get("fork"))  # `tuitrain fork`'s first start
-        self.resume_changes = check_resume_config(saved.get("config"), redacted(self.preset.values()), path.name,
-                                                  fork=forking)
+        self.resume_changes = check_resume(saved.get("config"), redacted(self.preset.values()), path.name,
+                                           new_run or forking, fork=forking)
         built = group_settings(self.optimizer)
         loaded = ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
                                       self.precision.scaler, restore_rng=False)
@@ -208,6 +227,7 @@ class Trainer:
         """Run every phase; returns the exit code (0 finished or stopped, 1 failed)."""
         args = self.args
         self.stop.install()
+        self.memory.start("train")
         self._batch_recorded = False
         state = "finished"
         try:
@@ -241,9 +261,9 @@ class Trainer:
         self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size, max_steps=self.plan.total_steps,
                    resumed_from=self.resume_from, step=self.state.global_step, config=redacted(self.preset.values()),
                    device=device_info.describe(self.ctx), **self.lineage)
-        for message in self.device_warnings:  # once: an auto-batch-size restart does not repeat them
+        for message in self.start_warnings:  # once: an auto-batch-size restart does not repeat them
             self._emit("warning", step=self.state.global_step, message=message)
-        self.device_warnings = []
+        self.start_warnings = []
         self._emit("status", state="running", error=None)
 
     def _train_fitting_batch(self) -> str:
@@ -298,9 +318,17 @@ class Trainer:
             self._evaluate(on_start=True)
         self.model.train()
         done = False
+        first_epoch = state.global_step // plan.updates_per_epoch
+        logs.training_started(plan, args, len(self.bundle.train_dataset), self.ctx.world_size,
+                              sum(p.numel() for p in self.parameters if p.requires_grad), state.global_step,
+                              resumed=state.global_step > 0)
         with profiler(self.args.profile, self.run_dir, self.device, lambda: self.state.global_step) as prof:
-            for epoch in range(state.global_step // plan.updates_per_epoch, plan.num_epochs):
-                micro_done = (state.global_step % plan.updates_per_epoch) * args.gradient_accumulation_steps
+            for epoch in range(first_epoch, plan.num_epochs):
+                # A resumed run skips the batches its epoch already trained on, unless ignore_data_skip
+                # (HF: the epoch's data then starts from its first batch; the step count goes on).
+                micro_done = 0
+                if epoch == first_epoch and not args.ignore_data_skip:
+                    micro_done = (state.global_step % plan.updates_per_epoch) * args.gradient_accumulation_steps
                 windows = self._epoch_windows(epoch, micro_done)
                 for window in windows:
                     self._optimizer_step(window)
@@ -402,8 +430,8 @@ class Trainer:
             improved = self._evaluate()
         if args.sample_every and step % args.sample_every == 0:
             self._sample()
-        if args.torch_empty_cache_steps and step % args.torch_empty_cache_steps == 0 and self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        if args.torch_empty_cache_steps and step % args.torch_empty_cache_steps == 0 and self._empty_cache:
+            self._empty_cache()
         if ((self.save_every and step % self.save_every == 0) or (last and args.save_strategy == "steps")
                 or (args.save_strategy == "best" and improved)):
             self._save()
@@ -438,7 +466,7 @@ class Trainer:
         fields.update(self._tokens_seen_fields(), samples_per_second=round(window.samples * self.ctx.world_size / elapsed, 3))
         if window.tokens:
             fields["tokens_per_second"] = round(window.tokens * self.ctx.world_size / elapsed, 3)
-        fields.update(memory_fields(self.device, peak=not self.args.skip_memory_metrics))
+        fields.update(self.memory.window_fields(peak=not self.args.skip_memory_metrics))
         self._emit("train", **fields)
         progress.update(state.global_step, fields["loss"], fields["learning_rate"],
                         fields["samples_per_second"], fields.get("tokens_per_second"))
@@ -460,8 +488,9 @@ class Trainer:
         state, best, args = self.state, self.state.best, self.args
         batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * self.ctx.world_size
         examples = self.plan.total_steps * batch if args.max_steps > 0 else len(self.bundle.train_dataset) * args.num_train_epochs
+        self.memory.stop()  # HF's train-stage memory figures, with skip_memory_metrics = false
         self._emit("summary", **state.summary(self.plan.total_steps, examples, state.global_step - self.first_step,
-                                              time.time() - self.t0))
+                                              time.time() - self.t0), **self.memory.summary_fields())
         if best.should_stop:
             progress.message(f"early stopping at step {state.global_step}")
         if args.load_best_model_at_end and best.best_model_checkpoint:
@@ -469,12 +498,13 @@ class Trainer:
             if path.is_dir():
                 ckpt.load_checkpoint(path, self.raw_model, restore_rng=False)
                 progress.message(f"loaded the best model from {path.name}")
-        if self.ctx.is_main and best.best_model_checkpoint and args.save_total_limit == 1:
+        if self.saves and best.best_model_checkpoint and args.save_total_limit == 1:
             ckpt.keep_only(self.run_dir, self.run_dir / best.best_model_checkpoint, newest=state.global_step)
 
-    def _eval_loader(self):
+    def _eval_loader(self, description: str = "Evaluation"):
         if self.bundle.eval_dataset is None:
             raise TuitrainError("evaluation: this task has no eval dataset (set eval_strategy = \"no\")")
+        logs.evaluation_started(len(self.bundle.eval_dataset), self.args.per_device_eval_batch_size, description)
         loader = self._eval_loader_cache
         if loader is None or loader.batch_size != self.args.per_device_eval_batch_size:
             loader = self._eval_loader_cache = build_eval_loader(self.bundle, self.args, self.ctx)
@@ -516,13 +546,13 @@ class Trainer:
             if text is not None and self.ctx.is_main:
                 self._emit("sample", step=self.state.global_step, text=text)
 
-    def _run_evaluation(self, model, prefix: str) -> dict:
+    def _run_evaluation(self, model, prefix: str, description: str = "Evaluation") -> dict:
         """`evaluate()` over the eval set; with auto_find_batch_size, running out of memory
         shrinks the eval batch (never the training batch) and evaluates again."""
         training = model.training
         while True:
             try:
-                loader = self._eval_loader()
+                loader = self._eval_loader(description)
                 return evaluate(model, loader, self.args, self.device, self.precision.eval_autocast,
                                 self.bundle.compute_metrics, prefix, self._sum_across, self.loss_spec,
                                 self._eval_forwards)
@@ -539,7 +569,7 @@ class Trainer:
             self.args = self.args.replace(per_device_eval_batch_size=smaller)
 
     def _predict(self) -> None:
-        metrics = self._run_evaluation(self.eval_model, "test")
+        metrics = self._run_evaluation(self.eval_model, "test", "Prediction")
         self._emit("predict", step=self.state.global_step, **metrics)
 
     def close(self) -> None:

@@ -16,7 +16,6 @@ checkpoint (`lineage.parent_record`).
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import tomllib
@@ -122,15 +121,10 @@ def check_fork_settings(checkpoint: Path, preset: Any) -> list[str]:
     of a resume, and the optimizer's hyperparameters: `resume_rules.HONOURED_ON_FORK`). A
     checkpoint whose state cannot be read here is left to the trainer's own check."""
     from tuitrain.config.integrations import redacted
-    from tuitrain.config.resume_rules import check_resume_config
+    from tuitrain.config.resume_rules import check_resume, saved_config
 
-    try:
-        state = json.loads(safeio.read_text(checkpoint / "tuitrain_state.json", _STATE_BYTES, "tuitrain_state.json"))
-    except (OSError, ValueError):
-        return []
-    saved = state.get("config") if isinstance(state, dict) else None
-    return check_resume_config(saved if isinstance(saved, dict) else None, redacted(preset.values()),
-                               checkpoint.name, fork=True)
+    # a fork is a new run: its directory and source differ from the parent's by design
+    return check_resume(saved_config(checkpoint), redacted(preset.values()), checkpoint.name, new_run=True, fork=True)
 
 
 def link_checkpoint(source: Path, target: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from tuitrain import procid
+from tuitrain.config.checkpoint_field import FLAG as FOREIGN_FLAG
 from tuitrain.errors import TuitrainError
 from tuitrain.layout import ACTIVE_STATES, PRESET_TOML, STDOUT_LOG, checkpoint_step, file_mode, is_complete_checkpoint
 from tuitrain.layout import latest_complete_checkpoint
@@ -46,15 +47,15 @@ def _as_info(run: RunInfo | str | Path) -> RunInfo:
 
 
 def engine_argv(preset: Any, run_dir: Path, resume_from: str | None = None,
-                lineage: dict[str, Any] | None = None) -> list[str]:
+                lineage: dict[str, Any] | None = None, engine_flags: Iterable[str] = ()) -> list[str]:
     """The trainer command for `preset`: local `python -m tuitrain.engine` or torchrun;
     `lineage` (a fork's `parent`, a rewind's `rewound`) goes into its `start` event."""
     launcher = getattr(getattr(preset, "launch", None), "launcher", "local") or "local"
     if launcher == "torchrun":
-        return torchrun_argv(preset, run_dir, resume_from, lineage=lineage)
+        return torchrun_argv(preset, run_dir, resume_from, lineage=lineage, engine_flags=engine_flags)
     if launcher != "local":
         raise TuitrainError(f"launch.launcher: unknown launcher {launcher!r} (use 'local' or 'torchrun')")
-    return [sys.executable, *engine_args(run_dir, resume_from, lineage)]
+    return [sys.executable, *engine_args(run_dir, resume_from, lineage, engine_flags)]
 
 
 def _launch_env(preset: Any) -> dict[str, str]:
@@ -117,27 +118,31 @@ def _wait_started(run_dir: Path, timeout: float = 30.0) -> None:
 
 
 def launch(preset_path: str | Path, overrides: Iterable[str] = (), output_dir: str | Path | None = None,
-           detach: bool = True, name: str | None = None) -> RunInfo:
+           detach: bool = True, name: str | None = None, allow_foreign_checkpoint: bool = False) -> RunInfo:
     """Create a run directory for the preset and start its trainer detached.
 
     `name`: the run's name (default `<preset>-<timestamp>`); one another run has is refused
     (`names.NameTakenError`, with a free name suggested). Without `output_dir` the run lives
     in `<runs root>/<name>`. With `detach=False` it returns once the trainer is spawned, so
     the caller can follow it. A preset whose `core.resume_from_checkpoint` is another run's
-    checkpoint records that run as its parent (as a fork does).
+    checkpoint records that run as its parent (as a fork does). `allow_foreign_checkpoint`:
+    `core.resume_from_checkpoint` may name another trainer's checkpoint, whose weights alone
+    the run takes (a pickle only with `weights_only=True`).
     """
     from tuitrain.config import load_preset
     from tuitrain.runs.resume_source import resolve_resume_source
 
     preset = load_preset(Path(preset_path), list(overrides))
-    resolve_resume_source(preset)  # "last" -> a path; a missing checkpoint is refused before mkdir
+    # "last" -> a path; a missing checkpoint is refused before mkdir
+    resolve_resume_source(preset, allow_foreign_checkpoint)
     source = preset.args.resume_from_checkpoint
     parent = parent_record(Path(source)) if source else None
     run_dir, lock = claim_run_dir(preset, output_dir=output_dir, name=name)
     try:
         if parent:
             update_run_json(run_dir, parent=parent)
-        argv = engine_argv(preset, run_dir, lineage=parent_lineage(parent))
+        argv = engine_argv(preset, run_dir, lineage=parent_lineage(parent),
+                           engine_flags=[FOREIGN_FLAG] if allow_foreign_checkpoint else [])
     except BaseException:
         lock.release()
         raise
@@ -159,11 +164,15 @@ def latest_checkpoint(run_dir: Path) -> str | None:
     return found.name if found else None
 
 
-def _rewrite_preset(run_dir: Path, overrides: list[str]) -> Any:
+def _rewrite_preset(run_dir: Path, overrides: list[str], checkpoint: str) -> Any:
     from tuitrain.config import load_preset
+    from tuitrain.config.integrations import redacted
+    from tuitrain.config.resume_rules import check_resume, saved_config
 
     current = run_dir / PRESET_TOML
     preset = load_preset(current, overrides)
+    # The engine's own check, before anything is rewritten: a refused change leaves the run as it was.
+    check_resume(saved_config(run_dir / checkpoint), redacted(preset.values()), checkpoint)
     n = 1
     while (run_dir / f"preset.prev-{n}.toml").exists():
         n += 1
@@ -211,7 +220,7 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
         from tuitrain.config import load_preset
 
         overrides = list(overrides)
-        preset = _rewrite_preset(run_dir, overrides) if overrides else load_preset(run_dir / PRESET_TOML)
+        preset = _rewrite_preset(run_dir, overrides, chosen) if overrides else load_preset(run_dir / PRESET_TOML)
         engine_argv(preset, run_dir, chosen)  # an unknown launcher is refused before anything moves
         # the time trained so far, so that elapsed (in `ls` and the app) goes on from it
         trained, lineage, fields = info.elapsed_s, {}, {}

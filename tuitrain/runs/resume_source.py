@@ -41,8 +41,9 @@ def last_checkpoint_of(preset_name: str) -> Path:
                         "checkpoint (give the path of a checkpoint-N folder)")
 
 
-def resolve_resume_source(preset: Any) -> None:
-    """Replace `preset.args.resume_from_checkpoint` by the absolute path of a complete checkpoint.
+def resolve_resume_source(preset: Any, allow_foreign: bool = False) -> None:
+    """Replace `preset.args.resume_from_checkpoint` by the absolute path of a complete checkpoint
+    (or, with `allow_foreign`, of a foreign checkpoint whose weights alone the run takes).
 
     Raises `TuitrainError` naming the field and the path when there is none.
     """
@@ -52,7 +53,7 @@ def resolve_resume_source(preset: Any) -> None:
     if value == "last":
         path = last_checkpoint_of(Path(str(preset.path)).stem or "preset")
     else:
-        path = checkpoint_folder(value)
+        path = checkpoint_folder(value, allow_foreign)
     preset.args = preset.args.replace(resume_from_checkpoint=str(path.resolve()))
     if preset.args.auto_find_batch_size:
         _adopt_batch_size(preset, path)

@@ -12,7 +12,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from tuitrain.errors import TuitrainError
 
@@ -47,22 +47,24 @@ def torchrun_options(launch: Any, run_dir: Path, node_rank: int | None = None) -
     return opts
 
 
-def engine_args(run_dir: Path, resume_from: str | None = None, lineage: dict | None = None) -> list[str]:
-    """`-m tuitrain.engine RUN_DIR [--resume-from checkpoint-N] [--lineage JSON]`."""
+def engine_args(run_dir: Path, resume_from: str | None = None, lineage: dict | None = None,
+                engine_flags: Iterable[str] = ()) -> list[str]:
+    """`-m tuitrain.engine RUN_DIR [--resume-from checkpoint-N] [--lineage JSON] [flags]`."""
     argv = ["-m", "tuitrain.engine", str(run_dir)]
     if resume_from:
         argv += ["--resume-from", str(resume_from)]
     if lineage:
         argv += ["--lineage", json.dumps(lineage, sort_keys=True, separators=(",", ":"))]
-    return argv
+    return argv + list(engine_flags)
 
 
 def torchrun_argv(preset: Any, run_dir: Path, resume_from: str | None = None,
-                  node_rank: int | None = None, python: str | None = None, lineage: dict | None = None) -> list[str]:
+                  node_rank: int | None = None, python: str | None = None, lineage: dict | None = None,
+                  engine_flags: Iterable[str] = ()) -> list[str]:
     """The full command that runs the engine under torchrun in `run_dir`."""
     return [python or sys.executable, "-m", "torch.distributed.run",
             *torchrun_options(getattr(preset, "launch", None), run_dir, node_rank),
-            *engine_args(run_dir, resume_from, lineage)]
+            *engine_args(run_dir, resume_from, lineage, engine_flags)]
 
 
 def other_node_commands(preset: Any, run_dir: Path, resume_from: str | None = None) -> list[str]:
