@@ -1,11 +1,15 @@
 """Checkpoints in `checkpoint-N/`: atomic, pickle-free, strictly validated on load.
 
-Layout: `model.safetensors` (tied weights stored once, aliases in its metadata),
+Layout: `model.safetensors` (tied weights stored once, aliases in its metadata; transformers'
+`from_pretrained` reads it), for a transformers model the other files its `save_pretrained`
+writes (`config.json`, `generation_config.json`) and the tokenizer's (`pretrained.py`),
 `optimizer.safetensors` (`state.{param_index}.{name}`), `optimizer.json` (param_groups and
 non-tensor state), `trainer_state.json` (transformers' `TrainerState`, exactly its fields, so
 `TrainerState.load_from_json` reads it), and `tuitrain_state.json` (the engine's own state:
 the trainer's dict plus `scheduler_state`, `scaler_state`, `rng_state` and a
 `checkpoint_files` manifest of the other files' sizes and CRC32s; written last).
+The model alone (no training state) goes to `RUN_DIR/final/` at the end of training
+(`save_final_model`), with a model card (`README.md`).
 
 A save writes into `.checkpoint-N.tmp-<pid>/`, fsyncs every file and the directory, then
 renames it into place: a `checkpoint-N/` that exists is complete. A load parses and checks
@@ -18,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +40,13 @@ from tuitrain.engine.safe_state import (
     read_json,
     read_tensors,
     unflatten_optimizer,
+    write_bytes_durably,
     write_json_durably,
     write_tensors,
 )
 from tuitrain.errors import TuitrainError
+
+from .pretrained import write_pretrained_files
 
 FORMAT_VERSION = 2  # 1: everything in trainer_state.json (still read)
 HF_STATE_FILE = "trainer_state.json"
@@ -46,6 +54,10 @@ STATE_FILE = "tuitrain_state.json"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 TMP_RE = re.compile(r"^\.checkpoint-.+\.(?:tmp|old)-(\d+)$")
 RESERVED_KEYS = ("scheduler_state", "scaler_state", "rng_state", "checkpoint_files", "checkpoint_format")
+# What a checkpoint holds to resume training, besides the model: the rest is the model
+# (loadable with from_pretrained), which is what the Hub gets at each save.
+TRAINING_STATE_FILES = ("optimizer.safetensors", "optimizer.json", HF_STATE_FILE, STATE_FILE)
+FINAL_DIR = "final"
 MATCHING_SHAPE_STATES = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "sum", "grad_avg"}
 
 
@@ -70,11 +82,13 @@ def save_checkpoint(
     hf_state: dict[str, Any] | None = None,
     *,
     save_only_model: bool = False,
+    processing_class: Any = None,
 ) -> Path:
     """Write `output_dir/checkpoint-{step}/` atomically and return its path.
 
     `trainer_state` (the engine's own) goes to `tuitrain_state.json`, `hf_state` (the
-    fields of transformers' TrainerState) to `trainer_state.json`."""
+    fields of transformers' TrainerState) to `trainer_state.json`; a transformers model's
+    config and `processing_class` (a tokenizer) are saved as `save_pretrained` saves them."""
     output_dir = Path(output_dir)
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f".checkpoint-{step}.tmp-{os.getpid()}"
@@ -86,6 +100,8 @@ def save_checkpoint(
         state = _state_json(trainer_state or {}, scheduler, scaler)
         files: dict[str, dict[str, int]] = {}
         files["model.safetensors"] = write_model_file(model, tmp / "model.safetensors")
+        for name in write_pretrained_files(model, tmp, processing_class):
+            files[name] = record_file(tmp / name)
         if optimizer is not None and not save_only_model:
             tensors, meta = flatten_optimizer(optimizer.state_dict())
             files["optimizer.safetensors"] = write_tensors(tmp / "optimizer.safetensors", tensors)
@@ -109,16 +125,54 @@ def save_checkpoint(
             f"could not save checkpoint-{step} in {output_dir}: {reason} "
             "(free disk space or raise the file-size limit; older checkpoints are intact)"
         ) from None
-    except StateFormatError as exc:
+    except (StateFormatError, ValueError) as exc:  # ValueError: a config save_pretrained refuses
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointSaveError(f"could not save checkpoint-{step}: {exc}") from None
     return final
 
 
 def write_model_file(model: torch.nn.Module, path: Path) -> dict[str, int]:
-    """The model's weights as a checkpoint's `model.safetensors` (shared tensors stored once)."""
+    """The model's weights as a checkpoint's `model.safetensors` (shared tensors stored once;
+    `format = pt` as transformers' `save_pretrained` writes, so `from_pretrained` reads it)."""
     unique, aliases = dedupe_shared(dict(_unwrap(model).state_dict()))
-    return write_tensors(Path(path), unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
+    return write_tensors(Path(path), unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True), "format": "pt"})
+
+
+def record_file(path: Path) -> dict[str, int]:
+    """fsync a file another library wrote and return its manifest entry (size, CRC32)."""
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        os.fsync(fh.fileno())
+    return {"bytes": len(data), "crc32": zlib.crc32(data)}
+
+
+def save_final_model(output_dir: str | Path, model: torch.nn.Module, processing_class: Any = None,
+                     model_card: str | None = None) -> Path:
+    """The trained model alone in `output_dir/final/` (replaced atomically): `model.safetensors`,
+    what `save_pretrained` writes beside it, the tokenizer, and `README.md` (`model_card`)."""
+    output_dir = Path(output_dir)
+    final = output_dir / FINAL_DIR
+    tmp = output_dir / f".checkpoint-{FINAL_DIR}.tmp-{os.getpid()}"  # cleaned as a checkpoint's leftovers are
+    old = output_dir / f".checkpoint-{FINAL_DIR}.old-{os.getpid()}"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        write_model_file(model, tmp / "model.safetensors")
+        for name in write_pretrained_files(model, tmp, processing_class):
+            record_file(tmp / name)
+        if model_card is not None:
+            write_bytes_durably(tmp / "README.md", model_card.encode("utf-8"))
+        fsync_dir(tmp)
+        if final.exists():
+            os.rename(final, old)
+        os.rename(tmp, final)
+        fsync_dir(output_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except (OSError, ValueError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise CheckpointSaveError(f"could not save the final model in {final}: {reason}") from None
+    return final
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

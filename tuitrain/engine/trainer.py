@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from tuitrain.config import schema
 from tuitrain.config.integrations import redacted
 from tuitrain.config.steps import plan_steps, resolve_interval
 from tuitrain.errors import TuitrainError
@@ -31,11 +32,12 @@ from . import rng as rng_mod
 from .amp import Precision
 from .data import build_eval_loader, build_train_loader
 from .distributed import all_reduce_mean, barrier, init_distributed, shutdown, wrap_model
-from .evaluate import evaluate, generate_sample
+from .evaluate import can_sample, check_compute_metrics, evaluate, generate_sample
 from .events import EventWriter
 from .generation import load_generation_config
 from .integrations import Integrations
 from .losses import LossSpec, model_loss
+from .model_card import framework_versions, model_card
 from .model_setup import enable_activation_checkpointing, flos_per_token, profiler
 from .optim import build_optimizer
 from .past import PastState
@@ -89,6 +91,7 @@ class Trainer:
         self.args = args
         set_seed(args.seed, args.full_determinism)
         self.bundle = build_task(self.preset.task, args, self.ctx)
+        check_compute_metrics(self.bundle.compute_metrics, args)
         if args.activation_checkpointing:
             enable_activation_checkpointing(self.bundle.model, args.activation_checkpointing_kwargs)
         self.raw_model = self.bundle.model.to(self.device)
@@ -133,7 +136,8 @@ class Trainer:
         if self.ctx.is_main:
             try:
                 path = ckpt.save_checkpoint(self.run_dir, step, self.raw_model, self.optimizer, self.scheduler,
-                                            self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model)
+                                            self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model,
+                                            processing_class=self.bundle.processing_class)
             except ckpt.CheckpointSaveError as exc:
                 self._emit("warning", step=step, message=str(exc))
             else:
@@ -193,7 +197,8 @@ class Trainer:
                 self._evaluate(standalone=not do_train)
             if state == "finished" and args.do_predict:
                 self._predict()
-            self.integrations.finish(state, self.raw_model)
+            final = self._save_final() if do_train and state == "finished" else None
+            self.integrations.finish(state, final)
             self._emit("status", state=state, error=None)
             return 0
         except Exception as exc:  # noqa: BLE001 - the run records every failure
@@ -206,6 +211,25 @@ class Trainer:
             self.stop.uninstall()
             self.integrations.close()
 
+    def _save_final(self) -> Path | None:
+        """The trained model (the best one with load_best_model_at_end) in `RUN_DIR/final/`, with what
+        `from_pretrained` needs and a model card (rank 0); a failed save is a warning."""
+        if not self.ctx.is_main:
+            return None
+        bundle, values = self.bundle, redacted(self.preset.values())
+        defaults = {name: f.default for name, f in schema.FIELDS.items()}
+        arguments = {k: v for k, v in values.items() if k not in defaults or v != defaults[k]}
+        text = model_card(self.args.run_name or self.run_dir.name, task=self.preset.task.name, model=self.raw_model,
+                          card=bundle.model_card, arguments=arguments, log_history=self.state.log_history,
+                          versions=framework_versions(), train_examples=len(bundle.train_dataset))
+        try:
+            path = ckpt.save_final_model(self.run_dir, self.raw_model, bundle.processing_class, text)
+        except ckpt.CheckpointSaveError as exc:
+            self._emit("warning", step=self.state.global_step, message=str(exc))
+            return None
+        print(f"saved the final model in {path}", flush=True)
+        return path
+
     def _emit_start(self) -> None:
         self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size, max_steps=self.plan.total_steps,
                    resumed_from=self.resume_from, step=self.state.global_step, config=redacted(self.preset.values()),
@@ -213,6 +237,10 @@ class Trainer:
         for message in self.device_warnings:  # once: an auto-batch-size restart does not repeat them
             self._emit("warning", step=self.state.global_step, message=message)
         self.device_warnings = []
+        if self.args.sample_every and not can_sample(self.raw_model, self.bundle):
+            self._emit("warning", step=self.state.global_step, message=(
+                "evaluation.sample_every: this task cannot generate samples (it needs a model with generate(), "
+                "and decode and sample_prompt in its bundle); no samples will be written"))
         self._emit("status", state="running", error=None)
 
     def _train_fitting_batch(self) -> str:
@@ -426,10 +454,10 @@ class Trainer:
         if self.ctx.is_main and best.best_model_checkpoint and args.save_total_limit == 1:
             ckpt.keep_only(self.run_dir, self.run_dir / best.best_model_checkpoint)
 
-    def _eval_loader(self):
-        if self.bundle.eval_dataset is None:
+    def _eval_loader(self, dataset=None):
+        if dataset is None and self.bundle.eval_dataset is None:
             raise TuitrainError("evaluation: this task has no eval dataset (set eval_strategy = \"no\")")
-        return build_eval_loader(self.bundle, self.args, self.ctx)
+        return build_eval_loader(self.bundle, self.args, self.ctx, dataset)
 
     def _sum_across(self, sums: torch.Tensor) -> torch.Tensor:
         return sums if self.ctx.world_size == 1 else all_reduce_mean(sums, self.ctx) * self.ctx.world_size
@@ -444,7 +472,8 @@ class Trainer:
         self.past.reset()  # HF drops the training cache at each evaluation
         try:
             metrics = evaluate(model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                               self.bundle.compute_metrics, "eval", self._sum_across, self.loss_spec)
+                               self.bundle.compute_metrics, "eval", self._sum_across, self.loss_spec,
+                               self.bundle.preprocess_logits_for_metrics)
         except Exception as exc:
             if self.args.auto_find_batch_size and autobatch.is_oom(exc):
                 raise TuitrainError("evaluation ran out of memory; auto_find_batch_size shrinks only the training "
@@ -472,8 +501,14 @@ class Trainer:
                 self._emit("sample", step=self.state.global_step, text=text)
 
     def _predict(self) -> None:
-        metrics = evaluate(self.model, self._eval_loader(), self.args, self.device, self.precision.eval_autocast,
-                           self.bundle.compute_metrics, "test", self._sum_across, self.loss_spec)
+        """do_predict: the task's test set (its eval set when it has none, said in a warning)."""
+        dataset = self.bundle.test_dataset
+        if dataset is None and self.bundle.eval_dataset is not None:
+            self._emit("warning", step=self.state.global_step,
+                       message="do_predict: the task has no test_dataset; predicting on its eval dataset")
+        metrics = evaluate(self.model, self._eval_loader(dataset), self.args, self.device, self.precision.eval_autocast,
+                           self.bundle.compute_metrics, "test", self._sum_across, self.loss_spec,
+                           self.bundle.preprocess_logits_for_metrics)
         self._emit("predict", step=self.state.global_step, **metrics)
 
     def close(self) -> None:
