@@ -32,3 +32,11 @@ def test_reduce_lr_on_plateau_steps_after_each_eval(tmp_path):
     assert run(preset, tmp_path) == 0
     lrs = [e["learning_rate"] for e in events(tmp_path, "train")]
     assert lrs[0] == 0.01 and lrs[-1] < lrs[0]
+
+
+def test_sample_every_on_a_task_that_cannot_sample_is_a_warning_event(tmp_path):
+    # the validator's notice covers built-in tasks; a plug-in's bundle is only known here
+    assert run(regression_preset(max_steps=2, sample_every=1), tmp_path) == 0
+    (warning,) = events(tmp_path, "warning")
+    assert warning["message"].startswith("evaluation.sample_every: this task cannot generate samples")
+    assert events(tmp_path, "sample") == []
