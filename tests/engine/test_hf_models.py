@@ -110,3 +110,22 @@ def test_the_final_model_card_says_what_was_trained(tmp_path):
     assert [r.split(" | ")[2] for r in rows] == ["2", "4", "6"]  # one row per evaluation, as HF's card
     last = events(tmp_path, "eval")[-1]
     assert f"- Accuracy: {last['eval_accuracy']:.4f}" in body
+
+
+def test_the_hub_gets_a_model_from_pretrained_loads_and_at_the_end_its_card(tmp_path, monkeypatch):
+    from fake_integrations import install_hub
+
+    hub = install_hub(monkeypatch)
+    assert run(hf_preset(push_to_hub=True, hub_strategy="every_save", hub_always_push=True), tmp_path / "run") == 0
+    uploads = hub.uploads()
+    assert [u["message"] for u in uploads] == ["Training in progress, step 3", "Training in progress, step 6",
+                                               "End of training"]
+    for i, upload in enumerate(uploads):
+        repo = tmp_path / f"repo-{i}"
+        repo.mkdir()
+        for name, data in upload["files"].items():
+            (repo / name).write_bytes(data)
+        assert {"config.json", "generation_config.json", "model.safetensors"} <= set(upload["files"])
+        assert not {"optimizer.safetensors", "trainer_state.json", "tuitrain_state.json"} & set(upload["files"])
+        transformers.GPT2LMHeadModel.from_pretrained(repo)
+    assert "README.md" in uploads[-1]["files"] and "README.md" not in uploads[0]["files"]  # the card at the end, as HF
