@@ -137,7 +137,7 @@ class RemoveColumnsCollator:
         self.collate, self.columns, self.model_name = collate, frozenset(columns), model_name
 
     def __call__(self, features: list):
-        if features and isinstance(features[0], dict):
+        if features and isinstance(features[0], Mapping):
             kept = [{k: v for k, v in f.items() if k in self.columns} for f in features]
             if not kept[0] and features[0]:
                 dropped = ", ".join(sorted(map(str, features[0])))
