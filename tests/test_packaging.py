@@ -29,4 +29,4 @@ def test_wheel_carries_presets_and_themes(tmp_path: Path) -> None:
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert Path(out[0]) == site / "tuitrain" / "presets"
     assert Path(out[1]) == site / "tuitrain" / "themes"
-    assert out[2].split() == ["ddp-cpu", "gpt-small", "grokking", "quickstart"]
+    assert out[2].split() == ["ddp-cpu", "gpt-small", "grokking", "hf-tiny-gpt2", "quickstart"]

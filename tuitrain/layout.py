@@ -42,6 +42,16 @@ CHECKPOINT_FILES = ("model.safetensors", "trainer_state.json", ENGINE_STATE)
 # swapped out (`.checkpoint-N.old-<pid>`), and a rotated checkpoint being deleted
 # (`.checkpoint-N.trash-<pid>`). Only the first two may hold the one complete copy of a step.
 LEFTOVER_RE = re.compile(r"^\.(checkpoint-\d+)\.(tmp|old|trash)-(\d+)$")
+# The trained model alone (`RUN_DIR/final/`, written at the end of training), and what a
+# killed write of it leaves: `.final.tmp-<pid>` (being written), `.final.old-<pid>` (the
+# previous copy while the new one is put in place).
+FINAL_DIR = "final"
+FINAL_LEFTOVER_RE = re.compile(r"^\.(final)\.(tmp|old)-(\d+)$")
+
+
+def final_leftover_name(kind: str, pid: int | None = None) -> str:
+    """`.final.<kind>-<pid>` (kind: tmp or old)."""
+    return f".{FINAL_DIR}.{kind}-{os.getpid() if pid is None else pid}"
 
 
 def checkpoint_name(step: int) -> str:

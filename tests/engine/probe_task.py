@@ -103,7 +103,11 @@ class Probe(nn.Module):
 
 
 class LooseProbe(Probe):
-    def forward(self, x, labels=None, **kw):
+    # The probe items' columns are named parameters: remove_unused_columns keeps only those (HF's
+    # rule: `**kw` names none of them); it still takes what the engine adds (num_items_in_batch).
+    def forward(self, x, labels=None, index=None, pid=None, input_ids=None, len2=None, target=None, **kw):
+        given = {"index": index, "pid": pid, "input_ids": input_ids, "len2": len2, "target": target}
+        kw.update({k: v for k, v in given.items() if v is not None})
         self._record(x, kw)
         return self.compute(x, labels if labels is not None else kw.get(self.opts.get("label_key", "labels")), kw)
 

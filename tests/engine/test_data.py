@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from tuitrain.config import TrainingArgs
-from tuitrain.engine.data import build_eval_loader, build_train_loader, forward_keys
+from tuitrain.engine.collate import signature_columns
+from tuitrain.engine.data import build_eval_loader, build_train_loader
 from tuitrain.engine.samplers import ResumableSampler, length_grouped_order, sortish_order
 from tuitrain.engine.tasks import TaskBundle
 from tuitrain.errors import TuitrainError
@@ -179,7 +180,7 @@ def test_sortish_order_batches_sorted_and_longest_first():
 
 def test_remove_unused_columns_and_label_names():
     b, a = bundle(), args()
-    assert forward_keys(b.model) == {"idx", "labels"}
+    assert set(signature_columns(b.model, a)) == {"idx", "labels", "label", "label_ids"}
     batch = next(iter(build_train_loader(b, a, None)))
     assert set(batch) == {"idx", "labels"}
     batch = next(iter(build_train_loader(b, args(label_names=["extra"]), None)))
@@ -193,8 +194,13 @@ def test_remove_unused_columns_and_label_names():
         def forward(self, **kwargs):
             return {}
 
+    # As HF: a `**kwargs` forward names no column, so none is kept, and that is said in one line
     kw = TaskBundle(model=Kw(), train_dataset=Items())
-    assert set(next(iter(build_train_loader(kw, a, None)))) == {"idx", "labels", "length", "extra"}
+    with pytest.raises(TuitrainError, match="remove_unused_columns: no column of the dataset .*extra, idx, "
+                                            "labels, length.* is an argument of Kw.forward"):
+        next(iter(build_train_loader(kw, a, None)))
+    assert set(next(iter(build_train_loader(kw, args(remove_unused_columns=False), None)))) == {
+        "idx", "labels", "length", "extra"}
 
 
 def test_drop_last_and_prefetch_without_workers():

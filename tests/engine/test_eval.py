@@ -32,3 +32,34 @@ def test_reduce_lr_on_plateau_steps_after_each_eval(tmp_path):
     assert run(preset, tmp_path) == 0
     lrs = [e["learning_rate"] for e in events(tmp_path, "train")]
     assert lrs[0] == 0.01 and lrs[-1] < lrs[0]
+
+
+def test_sample_every_on_a_task_that_cannot_sample_is_a_warning_event(tmp_path):
+    # the validator's notice covers built-in tasks; a plug-in's bundle is only known here
+    assert run(regression_preset(max_steps=2, sample_every=1), tmp_path) == 0
+    (warning,) = events(tmp_path, "warning")
+    assert warning["message"].startswith("evaluation.sample_every: this task cannot generate samples")
+    assert events(tmp_path, "sample") == []
+
+
+def test_eval_accumulation_steps_moves_predictions_to_the_host_every_n_batches(tmp_path, monkeypatch):
+    # What the setting changes (on a GPU, the memory the gathered logits hold): predictions leave
+    # the device in chunks of N batches instead of all at once at the end, as HF's loop does.
+    from tuitrain.engine import eval_gather
+
+    moved = []
+    real = eval_gather.numpify
+
+    def spy(value):
+        if eval_gather.torch.is_tensor(value):  # the regression's predictions, then its labels
+            moved.append(value.shape[0])
+        return real(value)
+
+    monkeypatch.setattr(eval_gather, "numpify", spy)
+    # 9 eval examples in batches of 2: 5 batches
+    for steps, chunks in ((None, [9]), (2, [4, 4, 1]), (1, [2, 2, 2, 2, 1])):
+        moved.clear()
+        assert run(regression_preset(do_eval=True, max_steps=1, per_device_eval_batch_size=2,
+                                     eval_accumulation_steps=steps), tmp_path / str(steps)) == 0
+        assert moved == [rows for rows in chunks for _ in ("predictions", "labels")], steps
+        assert "eval_mse" in events(tmp_path / str(steps), "eval")[0]

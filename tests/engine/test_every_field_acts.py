@@ -14,10 +14,6 @@ from tuitrain.config import schema
 
 CASES = {**CORE, **LOGGING, **SYSTEM}
 HONOURED = sorted(f.name for f in schema.FIELDS.values() if f.honoured)
-# HF's evaluation features built by the Hugging Face models work: the cases say what HF does.
-PENDING = {"evaluation.include_for_metrics", "evaluation.eval_do_concat_batches", "evaluation.batch_eval_metrics",
-           "evaluation.eval_accumulation_steps"}
-PENDING_MARK = pytest.mark.xfail(strict=True, reason="implemented by the HF-evaluation work")
 
 
 def test_every_honoured_field_has_a_case():
@@ -44,6 +40,6 @@ def test_fields_not_honoured_say_so_when_set():
         assert any(p.field.endswith(f.key) and "not honoured" in p.message for p in preset.notices), f.name
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=PENDING_MARK) if n in PENDING else n for n in HONOURED])
+@pytest.mark.parametrize("name", HONOURED)
 def test_setting_the_field_changes_what_the_engine_does(name, tmp_path):
     CASES[name](tmp_path)

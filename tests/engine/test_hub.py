@@ -18,25 +18,28 @@ from tuitrain.errors import TuitrainError
 SAVES = {"max_steps": 4, "save_strategy": "steps", "save_steps": 2, "push_to_hub": True}
 
 
+FINAL = ["README.md", "model.safetensors"]  # RUN_DIR/final/: the model and its card
+
+
 def _pushes(hub):
     return [(u["message"], u["path_in_repo"], sorted(u["files"])) for u in hub.uploads()]
 
 
 @pytest.mark.parametrize("strategy, expected", [
-    ("end", [("End of training", None, ["model.safetensors"])]),
+    ("end", [("End of training", None, FINAL)]),
     ("every_save", [("Training in progress, step 2", None, ["model.safetensors"]),
                     ("Training in progress, step 4", None, ["model.safetensors"]),
-                    ("End of training", None, ["model.safetensors"])]),
+                    ("End of training", None, FINAL)]),
     ("checkpoint", [("Training in progress, step 2", None, ["model.safetensors"]),
                     ("Training in progress, step 2, checkpoint", "last-checkpoint", "CKPT"),
                     ("Training in progress, step 4", None, ["model.safetensors"]),
                     ("Training in progress, step 4, checkpoint", "last-checkpoint", "CKPT"),
-                    ("End of training", None, ["model.safetensors"])]),
+                    ("End of training", None, FINAL)]),
     ("all_checkpoints", [("Training in progress, step 2", None, ["model.safetensors"]),
                          ("Training in progress, step 2, checkpoint", "checkpoint-2", "CKPT"),
                          ("Training in progress, step 4", None, ["model.safetensors"]),
                          ("Training in progress, step 4, checkpoint", "checkpoint-4", "CKPT"),
-                         ("End of training", None, ["model.safetensors"])]),
+                         ("End of training", None, FINAL)]),
 ])
 def test_each_strategy_pushes_what_hf_pushes(tmp_path, monkeypatch, strategy, expected):
     hub = install_hub(monkeypatch)

@@ -24,9 +24,6 @@ from tuitrain.config.resume_rules import HONOURED_ON_RESUME, honoured_on_resume
 from tuitrain.config.writer import toml_value
 
 FIRST = {"max_steps": 2, "save_strategy": "steps", "save_steps": 2}
-PENDING = {"evaluation.include_for_metrics", "evaluation.eval_do_concat_batches", "evaluation.batch_eval_metrics",
-           "evaluation.eval_accumulation_steps"}
-PENDING_MARK = pytest.mark.xfail(strict=True, reason="implemented by the HF-evaluation work")
 _TEMPLATES: dict[str, Path] = {}
 
 
@@ -344,7 +341,7 @@ def test_the_table_classifies_real_fields_and_every_honoured_one_has_a_case():
     assert {n.split(".")[1] for n in HONOURED} == set(CASES), sorted({n.split(".")[1] for n in HONOURED} ^ set(CASES))
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=PENDING_MARK) if n in PENDING else n for n in HONOURED])
+@pytest.mark.parametrize("name", HONOURED)
 def test_a_field_changed_on_resume_takes_effect(name, tmp_path):
     CASES[name.split(".")[1]](tmp_path)
 

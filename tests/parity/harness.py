@@ -117,7 +117,9 @@ def run_hf(tmp: Path, settings: dict, options: dict | None = None) -> Record:
     args = transformers.TrainingArguments(**hf_args)
     bundle = build(dict(p.task.options), p.args)
     trainer = transformers.Trainer(model=bundle.model, args=args, train_dataset=bundle.train_dataset,
-                                   eval_dataset=bundle.eval_dataset, compute_metrics=bundle.compute_metrics)
+                                   eval_dataset=bundle.eval_dataset, compute_metrics=bundle.compute_metrics,
+                                   preprocess_logits_for_metrics=bundle.preprocess_logits_for_metrics,
+                                   processing_class=bundle.processing_class)
     if p.args.early_stopping_patience:
         trainer.add_callback(transformers.EarlyStoppingCallback(p.args.early_stopping_patience,
                                                                 p.args.early_stopping_threshold))

@@ -105,7 +105,7 @@ def test_full_disk_fails_the_save_keeps_older_checkpoints_and_training_goes_on(i
     done = run_engine(run_dir)
     assert done.returncode == 0, done.stderr
     shutil.rmtree(run_dir / "checkpoint-4")  # the save that will meet the full disk
-    kept = _digest(run_dir / "checkpoint-2")
+    kept, final = _digest(run_dir / "checkpoint-2"), _digest(run_dir / "final")
     assert (run_dir / "checkpoint-2" / "model.safetensors").stat().st_size > 256 * 1024
     before = len(events(run_dir))
     out = run_engine(run_dir, "checkpoint-2", preexec_fn=_limit_file_size(256 * 1024))
@@ -113,9 +113,11 @@ def test_full_disk_fails_the_save_keeps_older_checkpoints_and_training_goes_on(i
     assert out.returncode == 0, out.stderr
     new = events(run_dir)[before:]
     warnings = [e for e in new if e.get("kind") == "warning"]
-    assert len(warnings) == 1 and warnings[0]["step"] == 4
+    assert len(warnings) == 2 and [w["step"] for w in warnings] == [4, 4]
     assert "could not save checkpoint-4" in warnings[0]["message"]
     assert "older checkpoints are intact" in warnings[0]["message"]
+    assert "could not save the final model" in warnings[1]["message"]  # RUN_DIR/final/ meets the same full disk
+    assert _digest(run_dir / "final") == final  # the first run's final model, intact
     assert [e["step"] for e in new if e.get("kind") == "train"] == [3, 4]
     assert new[-1]["kind"] == "status" and new[-1]["state"] == "finished"
     assert not [e for e in new if e.get("kind") == "checkpoint"]

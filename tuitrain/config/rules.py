@@ -11,6 +11,7 @@ from tuitrain.config.integrations import check_integrations, installed
 from tuitrain.config.optimizers import OPTIMIZERS, unread_optim_args
 from tuitrain.config.problems import NOTICE
 from tuitrain.config.steps import num_warmup_steps
+from tuitrain.config.tasks import BUILTIN_TASKS
 from tuitrain.config.values import describe
 from tuitrain.errors import TuitrainError
 
@@ -63,6 +64,11 @@ def resolve(data: dict, col, label: str):
     _fsdp_rules(v, err)
     check_integrations(v, given_keys, err)
     _task_rules(task, col)
+    info = BUILTIN_TASKS.get(task.name)
+    if v["sample_every"] and info is not None and not info.samples:
+        err("sample_every", f"task {task.name!r} cannot generate text samples (it has no decoder); "
+            "no samples will be written", "set sample_every = 0, or train a task that samples "
+            "(" + ", ".join(name for name, t in BUILTIN_TASKS.items() if t.samples) + ")", NOTICE)
     if v["max_steps"] > 0:
         problem = warmup_problem(num_warmup_steps(v["max_steps"], v["warmup_steps"], v["warmup_ratio"]), v["max_steps"])
         if problem:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
-from tuitrain.config.schema import BOOL, FLOAT, INT, STR, Field, make
+from tuitrain.config.schema import BOOL, FLOAT, INT, STR, TABLE, Field, make
 
 
 def _opt(task: str, key: str, type_: str, default: Any, help_: str, **kw: Any) -> Field:
@@ -20,12 +21,14 @@ def _opt(task: str, key: str, type_: str, default: Any, help_: str, **kw: Any) -
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """A built-in task: title, doc, its options, and how many training examples it has."""
+    """A built-in task: title, doc, its options, how many training examples it has, and
+    whether it can write text samples (`sample_every`)."""
 
     title: str
     doc: str
     options: dict[str, Field]
     counter: Callable[[dict], int | None] | None = None
+    samples: bool = False
 
     def defaults(self) -> dict[str, Any]:
         """Every option at its default."""
@@ -61,6 +64,27 @@ def _char_gpt_examples(o: dict) -> int | None:
         n_val = min(block + 1, n - block - 1)
     train = n - n_val
     return max(0, (train - 1) // block)
+
+
+@lru_cache(maxsize=1)
+def builtin_corpus_bytes() -> int:
+    """UTF-8 bytes of the built-in corpus (the byte tokenizer's token count)."""
+    from pydoc_data.topics import topics
+
+    return len("\n\n".join(topics[key] for key in sorted(topics)).encode("utf-8"))
+
+
+def _hf_causal_lm_examples(o: dict) -> int | None:
+    """Blocks of the built-in corpus under the byte tokenizer (other tokenizers: the engine counts)."""
+    model_dir = Path(str(o["model"])).expanduser()
+    tokenizer = o["tokenizer"] or ("" if model_dir.is_dir() and str(o["model"]) else "bytes")
+    if o["text"] or tokenizer != "bytes":
+        return None
+    n, block, frac = builtin_corpus_bytes(), int(o["block_size"]), float(o["val_fraction"])
+    n_val = int(n * frac)
+    if n_val and n_val < block:
+        n_val = min(block, n - block)
+    return max(0, (n - n_val) // block)
 
 
 def _token_gpt_examples(o: dict) -> int | None:
@@ -107,6 +131,7 @@ BUILTIN_TASKS: dict[str, TaskInfo] = {
                  "Random windows per epoch (0: one per block of the corpus).", minimum=0),
         ]),
         _char_gpt_examples,
+        samples=True,
     ),
     "token_gpt": TaskInfo(
         "Token GPT",
@@ -146,6 +171,28 @@ BUILTIN_TASKS: dict[str, TaskInfo] = {
             _opt("regression", "noise", FLOAT, 0.1, "Noise added to the targets.", minimum=0.0),
         ]),
         _regression_examples,
+    ),
+    "hf_causal_lm": TaskInfo(
+        "Hugging Face causal LM",
+        "Fine-tune a local transformers causal LM (a folder with config.json and safetensors weights), or "
+        "pre-train one of a model type from scratch, on a local text; offline, nothing is downloaded.",
+        _by_key([
+            _opt("hf_causal_lm", "model", STR, "gpt2",
+                 "A local model folder (config.json + safetensors weights) to fine-tune, or a model type "
+                 "(gpt2, llama, …) to train from scratch."),
+            _opt("hf_causal_lm", "config", TABLE, {},
+                 "Config values set on the model's config, e.g. {n_layer = 2, n_embd = 64} (from scratch) "
+                 "or {resid_pdrop = 0.0} (a folder)."),
+            _opt("hf_causal_lm", "tokenizer", STR, "",
+                 "A local tokenizer folder, or \"bytes\" (UTF-8 bytes and an end-of-text token); empty: the "
+                 "model folder's tokenizer when it has one, else bytes."),
+            _opt("hf_causal_lm", "text", STR, "", "A text file or folder; empty: CPython's pydoc_data.topics."),
+            _opt("hf_causal_lm", "block_size", INT, 128, "Tokens per training example (packed blocks).", minimum=1),
+            _opt("hf_causal_lm", "val_fraction", FLOAT, 0.1, "Share of the tokens held out for evaluation.",
+                 minimum=0.0, maximum=1.0, exclusive_maximum=True),
+        ]),
+        _hf_causal_lm_examples,
+        samples=True,
     ),
 }
 

@@ -1,11 +1,15 @@
 """Checkpoints in `checkpoint-N/`: atomic, pickle-free, strictly validated on load.
 
-Layout: `model.safetensors` (tied weights stored once, aliases in its metadata),
+Layout: `model.safetensors` (tied weights stored once, aliases in its metadata; transformers'
+`from_pretrained` reads it), for a transformers model the other files its `save_pretrained`
+writes (`config.json`, `generation_config.json`) and the tokenizer's (`pretrained.py`),
 `optimizer.safetensors` (`state.{param_index}.{name}`), `optimizer.json` (param_groups and
 non-tensor state), `trainer_state.json` (transformers' `TrainerState`, exactly its fields, so
 `TrainerState.load_from_json` reads it), and `tuitrain_state.json` (the engine's own state:
 the trainer's dict plus `scheduler_state`, `scaler_state`, `rng_state` and a
 `checkpoint_files` manifest of the other files' sizes and CRC32s; written last).
+The model alone (no training state) goes to `RUN_DIR/final/` at the end of training
+(`save_final_model`), with a model card (`README.md`).
 
 A save writes into `.checkpoint-N.tmp-<pid>/`, fsyncs every file and the directory, then
 renames it into place: a `checkpoint-N/` that exists is complete. Saving a step that exists
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +46,23 @@ from tuitrain.engine.safe_state import (
     read_json,
     read_tensors,
     unflatten_optimizer,
+    write_bytes_durably,
     write_json_durably,
     write_tensors,
 )
 from tuitrain.errors import TuitrainError
+
+from .pretrained import write_pretrained_files
 
 FORMAT_VERSION = 2  # 1: everything in trainer_state.json (still read)
 HF_STATE_FILE = "trainer_state.json"
 STATE_FILE = layout.ENGINE_STATE
 CHECKPOINT_RE = layout.CHECKPOINT_RE
 RESERVED_KEYS = ("scheduler_state", "scaler_state", "rng_state", "checkpoint_files", "checkpoint_format")
+# What a checkpoint holds to resume training, besides the model: the rest is the model
+# (loadable with from_pretrained), which is what the Hub gets at each save.
+TRAINING_STATE_FILES = ("optimizer.safetensors", "optimizer.json", HF_STATE_FILE, STATE_FILE)
+FINAL_DIR = layout.FINAL_DIR
 MATCHING_SHAPE_STATES = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "sum", "grad_avg"}
 
 
@@ -77,13 +89,16 @@ def save_checkpoint(
     save_only_model: bool = False,
     model_state: dict[str, torch.Tensor] | None = None,
     optimizer_state: dict[str, Any] | None = None,
+    processing_class: Any = None,
 ) -> Path:
     """Write `output_dir/checkpoint-{step}/` atomically and return its path.
 
     `trainer_state` (the engine's own) goes to `tuitrain_state.json`, `hf_state` (the
     fields of transformers' TrainerState) to `trainer_state.json`. `model_state` and
     `optimizer_state`, when given, are saved instead of `model.state_dict()` and
-    `optimizer.state_dict()` (FSDP's full state dicts, gathered from the shards)."""
+    `optimizer.state_dict()` (FSDP's full state dicts, gathered from the shards). A
+    transformers model's config and `processing_class` (a tokenizer) are saved as
+    `save_pretrained` saves them."""
     output_dir = Path(output_dir)
     final = output_dir / layout.checkpoint_name(step)
     tmp = output_dir / layout.leftover_name(step, "tmp")
@@ -96,6 +111,8 @@ def save_checkpoint(
         files: dict[str, dict[str, int]] = {}
         files["model.safetensors"] = write_model_file(model if model_state is None else model_state,
                                                       tmp / "model.safetensors")
+        for name in write_pretrained_files(model, tmp, processing_class):
+            files[name] = record_file(tmp / name)
         if optimizer is not None and not save_only_model:
             tensors, meta = flatten_optimizer(optimizer.state_dict() if optimizer_state is None else optimizer_state)
             files["optimizer.safetensors"] = write_tensors(tmp / "optimizer.safetensors", tensors)
@@ -112,7 +129,7 @@ def save_checkpoint(
             f"could not save checkpoint-{step} in {output_dir}: {reason} "
             "(free disk space or raise the file-size limit; older checkpoints are intact)"
         ) from None
-    except StateFormatError as exc:
+    except (StateFormatError, ValueError) as exc:  # ValueError: a config save_pretrained refuses
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointSaveError(f"could not save checkpoint-{step}: {exc}") from None
     return final
@@ -120,9 +137,48 @@ def save_checkpoint(
 
 def write_model_file(model: torch.nn.Module | dict[str, torch.Tensor], path: Path) -> dict[str, int]:
     """The model's weights (or a state dict) as a checkpoint's `model.safetensors` (shared
-    tensors stored once)."""
+    tensors stored once; `format = pt` as transformers' `save_pretrained` writes, so
+    `from_pretrained` reads it)."""
     unique, aliases = dedupe_shared(dict(model if isinstance(model, dict) else _unwrap(model).state_dict()))
-    return write_tensors(Path(path), unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
+    return write_tensors(Path(path), unique, {ALIASES_KEY: json.dumps(aliases, sort_keys=True), "format": "pt"})
+
+
+def record_file(path: Path) -> dict[str, int]:
+    """fsync a file another library wrote and return its manifest entry (size, CRC32)."""
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        os.fsync(fh.fileno())
+    return {"bytes": len(data), "crc32": zlib.crc32(data)}
+
+
+def save_final_model(output_dir: str | Path, model: torch.nn.Module, processing_class: Any = None,
+                     model_card: str | None = None, model_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """The trained model alone in `output_dir/final/` (replaced atomically): `model.safetensors`
+    (`model_state` instead of the model's own, FSDP's full state dict), what `save_pretrained`
+    writes beside it, the tokenizer, and `README.md` (`model_card`)."""
+    output_dir = Path(output_dir)
+    final = output_dir / FINAL_DIR
+    tmp = output_dir / layout.final_leftover_name("tmp")  # what a kill leaves, the next start tidies
+    old = output_dir / layout.final_leftover_name("old")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        write_model_file(model if model_state is None else model_state, tmp / "model.safetensors")
+        for name in write_pretrained_files(model, tmp, processing_class):
+            record_file(tmp / name)
+        if model_card is not None:
+            write_bytes_durably(tmp / "README.md", model_card.encode("utf-8"))
+        fsync_dir(tmp)
+        if final.exists():
+            os.rename(final, old)
+        os.rename(tmp, final)
+        fsync_dir(output_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except (OSError, ValueError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise CheckpointSaveError(f"could not save the final model in {final}: {reason}") from None
+    return final
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

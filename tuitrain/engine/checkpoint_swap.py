@@ -67,15 +67,18 @@ def exchange(a: str | Path, b: str | Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
-def _holds_checkpoint(folder: Path) -> bool:
-    """Whether a leftover folder holds every file of a complete checkpoint."""
-    return all((folder / name).is_file() and (folder / name).stat().st_size > 0 for name in layout.CHECKPOINT_FILES)
+def _holds_checkpoint(folder: Path, name: str) -> bool:
+    """Whether a leftover folder holds every file of a complete checkpoint (of the final
+    model, `name` = `final`: its weights)."""
+    needed = ("model.safetensors",) if name == layout.FINAL_DIR else layout.CHECKPOINT_FILES
+    return all((folder / f).is_file() and (folder / f).stat().st_size > 0 for f in needed)
 
 
 def clean_stale_tmp(output_dir: str | Path) -> list[Path]:
     """Tidy what killed saves left: put back a step whose only complete copy was set aside
     (a kill between the two renames of a re-save), and remove every other
-    `.checkpoint-N.{tmp,old,trash}-<pid>` of a process that is gone. Returns what was removed.
+    `.checkpoint-N.{tmp,old,trash}-<pid>` (and `.final.{tmp,old}-<pid>`) of a process that is
+    gone. Returns what was removed.
 
     The caller owns the run directory (its owner lock), so no other save is in progress.
     """
@@ -85,7 +88,7 @@ def clean_stale_tmp(output_dir: str | Path) -> list[Path]:
         return removed
     by_step: dict[str, list[tuple[str, Path]]] = {}
     for entry in output_dir.iterdir():
-        m = TMP_RE.match(entry.name)
+        m = TMP_RE.match(entry.name) or layout.FINAL_LEFTOVER_RE.match(entry.name)
         if not m or int(m.group(3)) == os.getpid():
             continue
         by_step.setdefault(m.group(1), []).append((m.group(2), entry))
@@ -94,7 +97,7 @@ def clean_stale_tmp(output_dir: str | Path) -> list[Path]:
         if not os.path.lexists(final):
             # a finished save (tmp) is newer than the copy it was replacing (old)
             for kind in ("tmp", "old"):
-                found = next((p for k, p in leftovers if k == kind and _holds_checkpoint(p)), None)
+                found = next((p for k, p in leftovers if k == kind and _holds_checkpoint(p, name)), None)
                 if found is not None:
                     os.rename(found, final)
                     fsync_dir(output_dir)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
 import random
 from typing import Callable
 
 import torch
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader
 
 from tuitrain.errors import TuitrainError
 
+from .collate import RemoveColumnsCollator, check_columns, default_collator, signature_columns, unwrap_model
 from .samplers import ResumableSampler, dataset_lengths, length_grouped_order, sortish_order
 
 __all__ = ["ResumableSampler", "ResumableLoader", "build_train_loader", "start_epoch", "build_eval_loader",
-           "data_seed", "forward_keys", "column_filter"]
+           "data_seed", "column_filter"]
 
 
 def data_seed(args) -> int:
@@ -25,49 +25,18 @@ def data_seed(args) -> int:
     return 42
 
 
-def label_names(args) -> list[str]:
-    return list(args.label_names or ["labels"])
-
-
-def _unwrap(model):
-    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
-        model = model.module
-    return getattr(model, "_orig_mod", model)
-
-
-def forward_keys(model) -> set[str] | None:
-    """Keyword names `model.forward` accepts; None when it takes `**kwargs` (keep all)."""
-    try:
-        params = inspect.signature(_unwrap(model).forward).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
-class _FilterThenCollate:
-    """Drops item keys outside `keep` (HF's RemoveColumnsCollator), then collates."""
-
-    def __init__(self, collate: Callable, keep: set[str] | None):
-        self.collate, self.keep = collate, keep
-
-    def __call__(self, items: list):
-        keep = self.keep
-        if keep is not None and items and isinstance(items[0], dict):
-            items = [item if keep.issuperset(item) else {k: v for k, v in item.items() if k in keep} for item in items]
-        return self.collate(items)
-
-
-def column_filter(bundle, args) -> Callable:
-    """The collate function with remove_unused_columns / label_names applied."""
-    collate = bundle.collate_fn or default_collate
-    keep = None
-    if args.remove_unused_columns:
-        accepted = forward_keys(bundle.model)
-        if accepted is not None:
-            keep = accepted | set(label_names(args))
-    return _FilterThenCollate(collate, keep)
+def column_filter(bundle, args, dataset=None) -> Callable:
+    """The collate function (the bundle's, else HF's default) with remove_unused_columns applied
+    as HF applies it: only the model's signature columns reach the collator."""
+    collate = default_collator(bundle)
+    if not args.remove_unused_columns:
+        return collate
+    columns = signature_columns(bundle.model, args)
+    if columns is None:
+        return collate
+    name = type(unwrap_model(bundle.model)).__name__
+    check_columns(dataset, columns, name)
+    return RemoveColumnsCollator(collate, columns, name)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -140,7 +109,7 @@ def build_train_loader(bundle, args, ctx=None, epoch: int = 0, skip_batches: int
     sampler = ResumableSampler(len(dataset), batch, seed=seed, epoch=epoch, skip_batches=skip_batches,
                                rank=rank, world_size=world, shuffle=strategy != "sequential",
                                order_fn=order_fn)
-    return ResumableLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=column_filter(bundle, args),
+    return ResumableLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=column_filter(bundle, args, dataset),
                            drop_last=bool(args.dataloader_drop_last),
                            **_worker_kwargs(args, ctx, epoch, seed))
 
@@ -177,4 +146,4 @@ def build_eval_loader(bundle, args, ctx=None, dataset=None) -> DataLoader | None
     rank, world = int(getattr(ctx, "rank", 0)), int(getattr(ctx, "world_size", 1))
     kw = _worker_kwargs(args, ctx, 0, data_seed(args))
     return DataLoader(dataset, batch_size=batch, sampler=_ShardSampler(len(dataset), rank, world),
-                      collate_fn=column_filter(bundle, args), drop_last=False, **kw)
+                      collate_fn=column_filter(bundle, args, dataset), drop_last=False, **kw)

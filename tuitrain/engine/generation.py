@@ -55,3 +55,25 @@ def sample_kwargs(args, config: dict, prompt_len: int) -> dict:
     if config.get("do_sample") is False:
         kwargs["temperature"] = 0.0  # our models decode greedily at temperature 0
     return kwargs
+
+
+def hf_generate_kwargs(kwargs: dict, model, prompt) -> dict:
+    """`sample_kwargs` for a transformers model's own `generate`: temperature 0 decodes greedily,
+    top_k unset samples from every token (HF's top_k = 0), and the new tokens stop where the
+    model's positions end (a longer generation would index past its position table)."""
+    out = {"max_new_tokens": kwargs["max_new_tokens"], "num_beams": kwargs.get("num_beams", 1),
+           "attention_mask": prompt.new_ones(prompt.shape)}
+    if kwargs["temperature"] > 0:
+        out.update(do_sample=True, temperature=kwargs["temperature"], top_k=kwargs["top_k"] or 0)
+    else:
+        out["do_sample"] = False
+    config = getattr(model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        out["max_new_tokens"] = max(1, min(out["max_new_tokens"], positions - int(prompt.shape[-1])))
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None and generation_config.pad_token_id is None:
+        eos = generation_config.eos_token_id
+        if eos is not None:
+            out["pad_token_id"] = eos[0] if isinstance(eos, (list, tuple)) else eos
+    return out

@@ -2,11 +2,13 @@
 
 Mirrors transformers' `Trainer._push_from_checkpoint` / `push_to_hub`: the repository
 (`hub_model_id`, default the run's name) is created on the first push; at each save the
-model (its `model.safetensors` and the run's preset) is pushed unless `hub_strategy` is
-"end", with the checkpoint folder as `last-checkpoint/` ("checkpoint") or under its own
-name ("all_checkpoints"); a save while a push is still uploading is skipped unless
-`hub_always_push`; at the end of a finished run the final model is pushed and the trainer
-waits for every push. Uploads run on one worker thread from a snapshot of hard links under
+model (the checkpoint's model files: `model.safetensors`, and for a transformers model its
+`config.json`, `generation_config.json` and tokenizer, so the repository loads with
+`from_pretrained`; and the run's preset) is pushed unless `hub_strategy` is "end", with the
+checkpoint folder as `last-checkpoint/` ("checkpoint") or under its own name
+("all_checkpoints"); a save while a push is still uploading is skipped unless
+`hub_always_push`; at the end of a finished run the final model (`RUN_DIR/final/`, with its
+model card `README.md`) is pushed and the trainer waits for every push. Uploads run on one worker thread from a snapshot of hard links under
 `RUN_DIR/.hub-push/`, so a checkpoint rotated away mid-upload is still uploaded whole.
 A failed push becomes a message for a `warning` event, never an exception in training.
 """
@@ -19,13 +21,14 @@ import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tuitrain.config.integrations import HUB_PACKAGE
 from tuitrain.errors import TuitrainError
 
+from .checkpoint import TRAINING_STATE_FILES
+
 STAGE_DIR = ".hub-push"
-MODEL_FILE = "model.safetensors"
 
 
 def require_hub() -> Any:
@@ -88,20 +91,19 @@ class HubPusher:
             return
         message = f"Training in progress, epoch {int(epoch)}" if self.by_epoch else f"Training in progress, step {step}"
         stage = self._new_stage(step)
-        self._stage_model(stage / "model", checkpoint / MODEL_FILE)
+        self._stage_model(stage / "model", [p for p in checkpoint.iterdir()
+                                            if p.is_file() and p.name not in TRAINING_STATE_FILES])
         folder = None
         if self.strategy in ("checkpoint", "all_checkpoints"):
             shutil.copytree(checkpoint, stage / "checkpoint", copy_function=_link_or_copy)
             folder = "last-checkpoint" if self.strategy == "checkpoint" else checkpoint.name
         self._submit(message, stage, folder)
 
-    def finish(self, state: str, write_model: Callable[[Path], None] | None) -> None:
-        """At the end: push the final model when the run finished, then wait for every push."""
-        if state == "finished" and write_model is not None:
+    def finish(self, state: str, final: Path | None) -> None:
+        """At the end: push the final model folder when the run finished, then wait for every push."""
+        if state == "finished" and final is not None:
             stage = self._new_stage("final")
-            (stage / "model").mkdir()
-            write_model(stage / "model" / MODEL_FILE)
-            self._stage_model(stage / "model", None)
+            self._stage_model(stage / "model", [p for p in Path(final).iterdir() if p.is_file()])
             self._submit("End of training", stage, None)
         self.wait()
 
@@ -150,11 +152,11 @@ class HubPusher:
         stage.mkdir(parents=True)
         return stage
 
-    def _stage_model(self, folder: Path, weights: Path | None) -> None:
-        """The repository's root files: the weights and the run's preset, its secrets masked."""
+    def _stage_model(self, folder: Path, files: list[Path]) -> None:
+        """The repository's root files: the model's and the run's preset, its secrets masked."""
         folder.mkdir(exist_ok=True)
-        if weights is not None:
-            _link_or_copy(str(weights), str(folder / MODEL_FILE))
+        for file in files:
+            _link_or_copy(str(file), str(folder / file.name))
         text = _masked_preset(self.run_dir / "preset.toml")
         if text is not None:
             (folder / "preset.toml").write_text(text, encoding="utf-8")

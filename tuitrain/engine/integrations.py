@@ -3,7 +3,7 @@
 `Integrations(args, task, run_dir, run_name, is_main, emit)` imports what the preset asks
 for at once (a missing package is one `TuitrainError` line before any step) and then takes
 four calls from the trainer: `on_event(event)` for every event written, `on_save(path, step,
-epoch)` after a checkpoint, `finish(state, model)` before the final status, `close()`.
+epoch)` after a checkpoint, `finish(state, final_model_dir)` before the final status, `close()`.
 Only rank 0 reports or pushes. Nothing here raises into the training loop: a tracker or push
 that fails becomes a `warning` event and one line on stderr.
 """
@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .checkpoint import write_model_file
 from .hub import HubPusher
 from .reporters import Reporters
 
@@ -55,17 +54,16 @@ class Integrations:
         except Exception as exc:  # noqa: BLE001 - a push must never stop training
             self._warn([f"push to the Hub (step {step}) not started: {type(exc).__name__}: {exc}"])
 
-    def finish(self, state: str, model: Any = None) -> None:
-        """Before the final status: push the final model of a finished run, wait for uploads."""
+    def finish(self, state: str, final: Path | None = None) -> None:
+        """Before the final status: push the final model folder of a finished run, wait for uploads."""
         if self.hub is None or self._finished:
             return
         self._finished = True
-        write = None if model is None else (lambda path: write_model_file(model, path))
         try:
             if state == "finished" or self.hub.busy():
                 print(f"pushing to the Hub ({self.hub.repo_id}); waiting for the upload to finish",
                       flush=True)
-            self.hub.finish(state, write)
+            self.hub.finish(state, final)
         except Exception as exc:  # noqa: BLE001
             self._warn([f"push to the Hub (end of training) not started: {type(exc).__name__}: {exc}"])
             self.hub.wait()

@@ -49,11 +49,37 @@ def write_json_durably(path: Path, obj: Any) -> dict[str, int]:
     return {"bytes": len(data), "crc32": zlib.crc32(data)}
 
 
+def _sorted_metadata_header(data: bytes) -> bytes | None:
+    """The file's header with its metadata keys sorted (safetensors writes them in hash order,
+    which differs from run to run), padded to the same length; None when there is nothing to sort."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(bytes(data[8:8 + size]))
+    meta = header.pop("__metadata__", None)
+    if not meta or len(meta) < 2:
+        return None
+    text = json.dumps({"__metadata__": dict(sorted(meta.items())), **header}, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+    return text.ljust(size, b" ") if len(text) <= size else None
+
+
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> dict[str, int]:
-    """Save `tensors` as safetensors, fsynced; returns `{"bytes", "crc32"}` for the manifest."""
+    """Save `tensors` as safetensors (the same bytes for the same tensors), fsynced; returns
+    `{"bytes", "crc32"}` for the manifest."""
     data = st_save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
-    write_bytes_durably(path, data)
-    return {"bytes": len(data), "crc32": zlib.crc32(data)}
+    header = _sorted_metadata_header(data) if metadata and len(metadata) > 1 else None
+    if header is None:
+        write_bytes_durably(path, data)
+        return {"bytes": len(data), "crc32": zlib.crc32(data)}
+    parts = (data[:8], header, memoryview(data)[8 + len(header):])
+    with open(path, "wb") as fh:
+        for part in parts:
+            fh.write(part)
+        fh.flush()
+        os.fsync(fh.fileno())
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return {"bytes": len(data), "crc32": crc}
 
 
 def read_verified(path: Path, expect: dict[str, int] | None) -> bytes:

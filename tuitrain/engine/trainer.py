@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from tuitrain.config import schema
 from tuitrain.config.checkpoint_field import FIELD
 from tuitrain.config.integrations import redacted
 from tuitrain.config.resume_rules import check_resume
@@ -36,13 +37,13 @@ from . import rng as rng_mod
 from .amp import Precision
 from .data import build_eval_loader, build_train_loader, start_epoch
 from .distributed import (all_reduce_mean, barrier, gradient_sync_skipper, init_distributed, saves_checkpoints,
-                          shutdown, window_mean,
-                          wrap_model)
-from .evaluate import evaluate, generate_sample
+                          shutdown, window_mean, wrap_model)
+from .evaluate import can_sample, check_compute_metrics, evaluate, generate_sample
 from .events import SAVE_FAILED, EventWriter, exit_code
 from .generation import load_generation_config
 from .integrations import Integrations
 from .losses import LossSpec, model_loss
+from .model_card import framework_versions, model_card
 from .model_setup import DynamicBatch, enable_activation_checkpointing, flos_per_token, profiler
 from .optim import build_optimizer
 from .past import PastState
@@ -112,6 +113,7 @@ class Trainer:
         self.args = args
         set_seed(args.seed, args.full_determinism)
         self.bundle = build_task(self.preset.task, args, self.ctx)
+        check_compute_metrics(self.bundle.compute_metrics, args)
         if args.activation_checkpointing:
             enable_activation_checkpointing(self.bundle.model, args.activation_checkpointing_kwargs)
         self.raw_model = self.bundle.model.to(self.device)
@@ -172,7 +174,7 @@ class Trainer:
             try:
                 path = ckpt.save_checkpoint(self.run_dir, step, self.raw_model, self.optimizer, self.scheduler,
                                             self.precision.scaler, ours, hf, save_only_model=self.args.save_only_model,
-                                            **full)
+                                            processing_class=self.bundle.processing_class, **full)
             except ckpt.CheckpointSaveError as exc:
                 self._emit("warning", step=step, message=str(exc), code=SAVE_FAILED)
             else:
@@ -241,9 +243,7 @@ class Trainer:
                 self._evaluate(standalone=not do_train)
             if state == "finished" and args.do_predict:
                 self._predict()
-            final = self.raw_model
-            if self.sharded and self.args.push_to_hub:  # every rank sends its shards; rank 0 pushes them whole
-                final = fsdp.full_state(self.raw_model, None)[0]
+            final = self._save_final() if do_train and state == "finished" else None
             self.integrations.finish(state, final)
             self._emit("status", state=state, error=None)
             return exit_code(state, self.events)
@@ -257,6 +257,27 @@ class Trainer:
             self.stop.uninstall()
             self.integrations.close()
 
+    def _save_final(self) -> Path | None:
+        """The trained model (the best one with load_best_model_at_end) in `RUN_DIR/final/`, with what
+        `from_pretrained` needs and a model card (written where checkpoints are; with FSDP every
+        rank sends its shards); a failed save is a warning."""
+        full = fsdp.full_state(self.raw_model, None)[0] if self.sharded else None  # every rank sends its shards
+        if not self.saves:
+            return None
+        bundle, values = self.bundle, redacted(self.preset.values())
+        defaults = {name: f.default for name, f in schema.FIELDS.items()}
+        arguments = {k: v for k, v in values.items() if k not in defaults or v != defaults[k]}
+        text = model_card(self.args.run_name or self.run_dir.name, task=self.preset.task.name, model=self.raw_model,
+                          card=bundle.model_card, arguments=arguments, log_history=self.state.log_history,
+                          versions=framework_versions(), train_examples=len(bundle.train_dataset))
+        try:
+            path = ckpt.save_final_model(self.run_dir, self.raw_model, bundle.processing_class, text, model_state=full)
+        except ckpt.CheckpointSaveError as exc:
+            self._emit("warning", step=self.state.global_step, message=str(exc))
+            return None
+        print(f"saved the final model in {path}", flush=True)
+        return path
+
     def _emit_start(self) -> None:
         self._emit("start", run=self.run_dir.name, world_size=self.ctx.world_size, max_steps=self.plan.total_steps,
                    resumed_from=self.resume_from, step=self.state.global_step, config=redacted(self.preset.values()),
@@ -264,6 +285,10 @@ class Trainer:
         for message in self.start_warnings:  # once: an auto-batch-size restart does not repeat them
             self._emit("warning", step=self.state.global_step, message=message)
         self.start_warnings = []
+        if self.args.sample_every and not can_sample(self.raw_model, self.bundle):
+            self._emit("warning", step=self.state.global_step, message=(
+                "evaluation.sample_every: this task cannot generate samples (it needs a model with generate(), "
+                "and decode and sample_prompt in its bundle); no samples will be written"))
         self._emit("status", state="running", error=None)
 
     def _train_fitting_batch(self) -> str:
@@ -501,10 +526,16 @@ class Trainer:
         if self.saves and best.best_model_checkpoint and args.save_total_limit == 1:
             ckpt.keep_only(self.run_dir, self.run_dir / best.best_model_checkpoint, newest=state.global_step)
 
-    def _eval_loader(self, description: str = "Evaluation"):
-        if self.bundle.eval_dataset is None:
+    def _eval_loader(self, description: str = "Evaluation", dataset=None):
+        """The loader of the eval set (kept between evaluations), or of `dataset` (built anew)."""
+        if dataset is None and self.bundle.eval_dataset is None:
             raise TuitrainError("evaluation: this task has no eval dataset (set eval_strategy = \"no\")")
-        logs.evaluation_started(len(self.bundle.eval_dataset), self.args.per_device_eval_batch_size, description)
+        size = len(dataset if dataset is not None else self.bundle.eval_dataset)
+        logs.evaluation_started(size, self.args.per_device_eval_batch_size, description)
+        if dataset is not None:
+            loader = build_eval_loader(self.bundle, self.args, self.ctx, dataset)
+            self._eval_forwards = fsdp.even_forwards(len(loader), self.ctx) if self.sharded else 0
+            return loader
         loader = self._eval_loader_cache
         if loader is None or loader.batch_size != self.args.per_device_eval_batch_size:
             loader = self._eval_loader_cache = build_eval_loader(self.bundle, self.args, self.ctx)
@@ -546,16 +577,16 @@ class Trainer:
             if text is not None and self.ctx.is_main:
                 self._emit("sample", step=self.state.global_step, text=text)
 
-    def _run_evaluation(self, model, prefix: str, description: str = "Evaluation") -> dict:
+    def _run_evaluation(self, model, prefix: str, description: str = "Evaluation", dataset=None) -> dict:
         """`evaluate()` over the eval set; with auto_find_batch_size, running out of memory
         shrinks the eval batch (never the training batch) and evaluates again."""
         training = model.training
         while True:
             try:
-                loader = self._eval_loader(description)
+                loader = self._eval_loader(description, dataset)
                 return evaluate(model, loader, self.args, self.device, self.precision.eval_autocast,
                                 self.bundle.compute_metrics, prefix, self._sum_across, self.loss_spec,
-                                self._eval_forwards)
+                                self.bundle.preprocess_logits_for_metrics, self._eval_forwards)
             except Exception as exc:
                 model.train(training)  # a failed evaluation leaves the model in eval mode
                 smaller = autobatch.smaller_eval_batch(exc, self.args, self.ctx.world_size)
@@ -569,7 +600,12 @@ class Trainer:
             self.args = self.args.replace(per_device_eval_batch_size=smaller)
 
     def _predict(self) -> None:
-        metrics = self._run_evaluation(self.eval_model, "test", "Prediction")
+        """do_predict: the task's test set (its eval set when it has none, said in a warning)."""
+        dataset = self.bundle.test_dataset
+        if dataset is None and self.bundle.eval_dataset is not None:
+            self._emit("warning", step=self.state.global_step,
+                       message="do_predict: the task has no test_dataset; predicting on its eval dataset")
+        metrics = self._run_evaluation(self.eval_model, "test", "Prediction", dataset)
         self._emit("predict", step=self.state.global_step, **metrics)
 
     def close(self) -> None:

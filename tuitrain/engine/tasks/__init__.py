@@ -13,15 +13,16 @@ from tuitrain.errors import TuitrainError
 from .bundle import EvalPrediction, TaskBundle
 from .plugin import build_plugin, is_entry_point
 
-BUILTIN = ("char_gpt", "token_gpt", "modular", "regression")
+BUILTIN = ("char_gpt", "token_gpt", "modular", "regression", "hf_causal_lm")
 
 __all__ = ["BUILTIN", "EvalPrediction", "TaskBundle", "build_task"]
 
 
 def _builder(name: str):
-    from . import char_gpt, modular, regression, token_gpt
+    from . import char_gpt, hf_causal_lm, modular, regression, token_gpt
 
-    return {"char_gpt": char_gpt.build, "token_gpt": token_gpt.build, "modular": modular.build, "regression": regression.build}[name]
+    return {"char_gpt": char_gpt.build, "token_gpt": token_gpt.build, "modular": modular.build,
+            "regression": regression.build, "hf_causal_lm": hf_causal_lm.build}[name]
 
 
 def build_task(task_spec, args, ctx=None) -> TaskBundle:
