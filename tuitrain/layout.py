@@ -87,17 +87,21 @@ def is_complete_checkpoint(path: str | os.PathLike) -> bool:
 
 def complete_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     """The complete `checkpoint-N/` folders of a run directory, oldest step first."""
-    run_dir = Path(run_dir)
+    return _by_step(run_dir, lambda entry: checkpoint_step(entry.name) if is_complete_checkpoint(entry.path) else None)
+
+
+def _by_step(run_dir: str | os.PathLike, step_of) -> list[Path]:
+    """The entries of `run_dir` that `step_of(entry)` gives a step, oldest step first (then by name)."""
     try:
         entries = list(os.scandir(run_dir))
     except OSError:
         return []
     found = []
     for entry in entries:
-        step = checkpoint_step(entry.name)
-        if step is not None and is_complete_checkpoint(entry.path):
-            found.append((step, Path(entry.path)))
-    return [path for _, path in sorted(found)]
+        step = step_of(entry)
+        if step is not None:
+            found.append((step, entry.name, Path(entry.path)))
+    return [path for _, _, path in sorted(found)]
 
 
 def latest_complete_checkpoint(run_dir: str | os.PathLike) -> Path | None:
@@ -138,16 +142,11 @@ def entries_past(run_dir: str | os.PathLike, step: int) -> list[Path]:
     """Every checkpoint folder (complete or not) and save leftover of a step past `step`,
     oldest step first: what a rewind to `step` sets aside. A leftover must go with them: the
     next trainer would otherwise put a set-aside step back in place."""
-    try:
-        entries = list(os.scandir(run_dir))
-    except OSError:
-        return []
-    found = []
-    for entry in entries:
+    def past(entry) -> int | None:
         n = entry_step(entry.name)
-        if n is not None and n > step:
-            found.append((n, entry.name, Path(entry.path)))
-    return [path for _, _, path in sorted(found)]
+        return n if n is not None and n > step else None
+
+    return _by_step(run_dir, past)
 
 
 # -- states ---------------------------------------------------------------------------------------

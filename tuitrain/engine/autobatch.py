@@ -67,15 +67,20 @@ def smaller_batch(exc: BaseException, args, resumed_from: str | None, world_size
             f"{FIELD}: out of memory at per_device_train_batch_size={batch} in a run resumed from "
             f"{resumed_from}, whose batch size is fixed (start a new run with a smaller "
             "per_device_train_batch_size)") from exc
+    return _shrunk(exc, "", "per_device_train_batch_size", batch, world_size)
+
+
+def _shrunk(exc: BaseException, what: str, field: str, batch: int, world_size: int) -> int:
+    """The next smaller `field` after `batch` ran out of memory (`what`: "evaluation " or "");
+    `TuitrainError` when there is none or several processes would have to agree on it."""
     if world_size > 1:
         raise TuitrainError(
-            f"{FIELD}: out of memory at per_device_train_batch_size={batch} with "
-            f"{world_size} processes; the batch is shrunk only in single-process runs "
-            "(lower per_device_train_batch_size)") from exc
+            f"{FIELD}: {what}out of memory at {field}={batch} with {world_size} processes; "
+            f"the batch is shrunk only in single-process runs (lower {field})") from exc
     smaller = next_batch_size(batch)
     if smaller < 1:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TuitrainError(f"{FIELD}: out of memory even at per_device_train_batch_size={batch}; "
+        raise TuitrainError(f"{FIELD}: {what}out of memory even at {field}={batch}; "
                             f"no batch size fits ({reason})") from None
     return smaller
 
@@ -87,17 +92,7 @@ def smaller_eval_batch(exc: BaseException, args, world_size: int) -> int | None:
     batch). Raises `TuitrainError` when no smaller eval batch can be tried."""
     if not (args.auto_find_batch_size and is_oom(exc)):
         return None
-    batch = args.per_device_eval_batch_size
-    if world_size > 1:
-        raise TuitrainError(
-            f"{FIELD}: evaluation ran out of memory at per_device_eval_batch_size={batch} with {world_size} "
-            "processes; the batch is shrunk only in single-process runs (lower per_device_eval_batch_size)") from exc
-    smaller = next_batch_size(batch)
-    if smaller < 1:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TuitrainError(f"{FIELD}: evaluation ran out of memory even at per_device_eval_batch_size={batch} "
-                            f"({reason})") from None
-    return smaller
+    return _shrunk(exc, "evaluation ran ", "per_device_eval_batch_size", args.per_device_eval_batch_size, world_size)
 
 
 def discard_checkpoints(run_dir: Path, before: set) -> None:

@@ -14,7 +14,6 @@ launching many runs, two shells) so that two launches never claim one name.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 from pathlib import Path
@@ -114,18 +113,14 @@ def names_lock() -> Iterator[None]:
     """Hold tuitrain's lock of run names (`$XDG_STATE_HOME/tuitrain/names.lock`) while a
     launcher checks that a name is free and claims it."""
     from tuitrain.runs.registry import state_dir
+    from tuitrain.runs.rundir import flocked
 
     folder = state_dir()
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     for part in reversed(missing):  # each private (XDG), as the registry's
         part.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(folder / "names.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with flocked(folder / "names.lock", 0o600):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def resolve_run(query: str | os.PathLike, root: Path | None = None) -> Path:

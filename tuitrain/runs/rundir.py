@@ -40,16 +40,21 @@ def _default_mode(mode: int) -> int:
 
 
 @contextlib.contextmanager
-def locked(run_dir: Path) -> Iterator[None]:
-    """Hold the lock of `run.json` (fcntl, advisory) while it is read and rewritten."""
-    fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 file_mode(0o644))
+def flocked(path: Path, mode: int) -> Iterator[None]:
+    """Hold an exclusive advisory lock (fcntl) on the lock file `path` (created with `mode`,
+    never through a symlink)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def locked(run_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold the lock of `run.json` while it is read and rewritten."""
+    return flocked(Path(run_dir) / LOCK_FILE, file_mode(0o644))
 
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
