@@ -69,10 +69,8 @@ def resume_member(run_dir: Path, gpu: str | None) -> None:
     if latest_complete_checkpoint(run_dir) is None:
         update_run_json(run_dir, state="queued", supervisor=None, supervisor_pid=None)
         return start_member(run_dir, gpu)
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # resume's supervisor inherits this process's environment
     update_run_json(run_dir, sweep_gpu=gpu)
-    launch.resume(run_dir)
+    launch.resume(run_dir, env={"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None)
 
 
 class Queue:
