@@ -151,10 +151,11 @@ def entries_past(run_dir: str | os.PathLike, step: int) -> list[Path]:
 
 # -- states ---------------------------------------------------------------------------------------
 
-STATES = ("queued", "running", "stopping", "stopped", "finished", "failed")
+# `diverged`: the trainer saw a NaN/inf loss at a logging step, saved a checkpoint and stopped.
+STATES = ("queued", "running", "stopping", "stopped", "finished", "failed", "diverged")
 # A trainer may be alive (or about to be): stop and kill apply, resume and delete do not.
 ACTIVE_STATES = ("queued", "running", "stopping")
-ENDED_STATES = ("stopped", "finished", "failed")
+ENDED_STATES = ("stopped", "finished", "failed", "diverged")
 # Shown for a directory whose files cannot be read safely (a FIFO, a device, garbage).
 UNREADABLE = "unreadable"
 
@@ -166,7 +167,9 @@ EXIT_FAILED = 1
 # the exit code carries the outcome to the supervisor instead.
 EXIT_FINISHED_UNRECORDED = 3
 EXIT_STOPPED_UNRECORDED = 4
-EXIT_UNRECORDED = {EXIT_FINISHED_UNRECORDED: "finished", EXIT_STOPPED_UNRECORDED: "stopped"}
+EXIT_DIVERGED_UNRECORDED = 5
+EXIT_UNRECORDED = {EXIT_FINISHED_UNRECORDED: "finished", EXIT_STOPPED_UNRECORDED: "stopped",
+                   EXIT_DIVERGED_UNRECORDED: "diverged"}
 
 # -- limits ---------------------------------------------------------------------------------------
 
