@@ -66,8 +66,9 @@ class OverlayScreen(TuitrainScreen):
     def on_unmount(self) -> None:
         self._stop.set()
 
-    def poll(self) -> None:
-        """Called by the worker on every pass, off the UI thread (subclasses read more here)."""
+    def poll(self, changed: bool) -> None:
+        """Called by the worker on every pass, off the UI thread, `changed` when a history did
+        (subclasses read more here)."""
 
     @work(thread=True, exclusive=True, group="overlay-watch")
     def _watch(self) -> None:
@@ -75,7 +76,7 @@ class OverlayScreen(TuitrainScreen):
         while not self._stop.is_set():
             with self.lock:
                 changed = [h.update(max_chunks=CATCH_UP_CHUNKS) for h in self.histories]
-            self.poll()
+            self.poll(any(changed) or first)
             if any(changed) or first:
                 first = False
                 self.post_message(self.Changed())

@@ -1,0 +1,121 @@
+"""The Sweep screen: results table (sorting, best row, diverged), overlaid curves coloured
+per member, a member's dashboard on enter, stop/resume through the queue — by Pilot, on
+sweep directories the tests write (no training)."""
+
+from __future__ import annotations
+
+import pytest
+from _dashrun import ScreenApp
+from _sweepdirs import LiveRuns, shootout, write_sweep
+from textual.widgets import DataTable
+from waiting import until
+
+from tuitrain.ui import navigation
+from tuitrain.ui.screens.sweep import SweepScreen
+from tuitrain.ui.widgets.charts import LineChart
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder(ScreenApp):
+    """Opens one screen and records the navigation messages it posts to the app."""
+
+    def __init__(self, make_screen) -> None:
+        super().__init__(make_screen)
+        self.asked: list = []
+
+    def on_open_dashboard(self, message: navigation.OpenDashboard) -> None:
+        self.asked.append(message)
+
+
+def table_rows(screen) -> list[list[str]]:
+    table = screen.query_one("#sweep-table", DataTable)
+    return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def headers(screen) -> list[str]:
+    return [c.label.plain for c in screen.query_one("#sweep-table", DataTable).columns.values()]
+
+
+async def opened(pilot) -> SweepScreen:
+    screen = pilot.app.screen
+    await until(pilot, lambda: isinstance(screen, SweepScreen) and screen.query_one("#sweep-table", DataTable).row_count
+                and screen.query_one("#sweep-eval", LineChart).series_lines, "the results and the curves")
+    return screen
+
+
+@pytest.fixture
+def live():
+    holder = LiveRuns()
+    yield holder
+    holder.release()
+
+
+async def test_results_table_best_row_and_diverged(runs_root, live):
+    sweep = shootout(runs_root, live)
+    app = Recorder(lambda: SweepScreen(sweep))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await opened(pilot)
+        assert headers(screen)[:4] == ["member", "lr_scheduler_type", "warmup_ratio", "state"]
+        rows = table_rows(screen)
+        assert [r[0][2:] for r in rows] == ["lr_scheduler_type=linear,warmup_ratio=0.0",
+                                             "lr_scheduler_type=linear,warmup_ratio=0.1",
+                                             "lr_scheduler_type=cosine,warmup_ratio=0.0",
+                                             "lr_scheduler_type=cosine,warmup_ratio=0.1",
+                                             "lr_scheduler_type=constant,warmup_ratio=0.0",
+                                             "lr_scheduler_type=constant,warmup_ratio=0.1"]
+        # each member's glyph, in the sweep's order, as in the charts' legends
+        assert [r[0][1] for r in rows] == ["●", "▲", "■", "◆", "✚", "✖"]
+        states = [r[3] for r in rows]
+        assert states == ["finished", "finished", "diverged", "running", "running", "queued"]
+        # the best member (lowest best eval loss: the 0.8-scaled curve) is starred and bold
+        assert rows[1][0].startswith("★") and not any(r[0].startswith("★") for r in rows[:1] + rows[2:])
+        best = screen.query_one("#sweep-table", DataTable).get_row_at(1)[0]
+        assert "bold" in str(best.style) or any("bold" in str(span.style) for span in best.spans)
+        # a diverged member is drawn distinctly from a failed or finished one
+        diverged = screen.query_one("#sweep-table", DataTable).get_row_at(2)[3]
+        assert "reverse" in str(diverged.style)
+        head = str(screen.query_one("#sweep-head").render())
+        assert "3/6 done, 2 running, 1 queued" in head and "best lr_scheduler_type=linear,warmup_ratio=0.1" in head
+        # the curves: every member with events, in its own colour and glyph
+        eval_chart = screen.query_one("#sweep-eval", LineChart)
+        assert [line.glyph for line in eval_chart.series_lines] == ["●", "▲", "■", "◆", "✚"]
+        lr = screen.query_one("#sweep-lr", LineChart)
+        assert [line.style for line in lr.series_lines] == [f"series-{i}" for i in range(1, 6)]
+
+
+async def test_sort_by_any_column_and_back(runs_root):
+    sweep = write_sweep(runs_root, "warm", [
+        {"values": {"optimizer.warmup_ratio": w}, "scale": s} for w, s in ((0.0, 1.2), (0.1, 0.7), (0.2, 1.0))])
+    app = Recorder(lambda: SweepScreen(sweep))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await opened(pilot)
+        first = [r[1] for r in table_rows(screen)]
+        assert first == ["0.0", "0.1", "0.2"]
+        # o: next column (member, then warmup_ratio, state, step, best eval …)
+        await pilot.press("o", "o")
+        assert screen.sort_column == "values.optimizer.warmup_ratio"
+        await pilot.press("O")  # the other way round
+        assert [r[1] for r in table_rows(screen)] == ["0.2", "0.1", "0.0"]
+        assert headers(screen)[1] == "warmup_ratio ▼"
+        while screen.sort_column != "best_eval_loss":
+            await pilot.press("o")
+        assert [r[1] for r in table_rows(screen)] == ["0.1", "0.2", "0.0"]
+        # the best row moves with its member; the member keeps its glyph
+        assert table_rows(screen)[0][0].startswith("★▲")
+        # a click on a header sorts by it, a second click reverses
+        table = screen.query_one("#sweep-table", DataTable)
+        table.post_message(DataTable.HeaderSelected(table, table.columns["train_loss"].key, 0, table.columns["train_loss"].label))
+        await until(pilot, lambda: screen.sort_column == "train_loss", "sorting by train loss")
+        assert [r[1] for r in table_rows(screen)] == ["0.1", "0.2", "0.0"] and not screen.descending
+
+
+async def test_enter_opens_the_members_dashboard(runs_root, live):
+    sweep = shootout(runs_root, live)
+    app = Recorder(lambda: SweepScreen(sweep))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await opened(pilot)
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: app.asked, "the dashboard to be asked for")
+        assert app.asked[0].run_dir.name == "lr_scheduler_type=linear,warmup_ratio=0.1"
+        assert app.asked[0].run_dir.parent == sweep.resolve()
