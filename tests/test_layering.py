@@ -11,6 +11,8 @@ RULES = [
     ("tuitrain.layout", ["torch", "textual", "tomlkit", "psutil"]),
     ("tuitrain.config", ["torch", "textual", "tomlkit", "psutil"]),
     ("tuitrain.runs", ["torch", "textual"]),
+    ("tuitrain.sweeps.queue", ["torch", "textual", "tomlkit"]),
+    ("tuitrain.sweeps.results", ["torch", "textual", "tomlkit"]),
     ("tuitrain.telemetry", ["torch", "textual"]),
     ("tuitrain.engine", ["textual", "plotext", "tomlkit"]),
     ("tuitrain.ui", ["torch", "tuitrain.engine"]),

@@ -141,10 +141,11 @@ def entries_past(run_dir: str | os.PathLike, step: int) -> list[Path]:
 
 # -- states ---------------------------------------------------------------------------------------
 
-STATES = ("queued", "running", "stopping", "stopped", "finished", "failed")
+# `diverged`: the trainer saw a NaN/inf loss at a logging step, saved a checkpoint and stopped.
+STATES = ("queued", "running", "stopping", "stopped", "finished", "failed", "diverged")
 # A trainer may be alive (or about to be): stop and kill apply, resume and delete do not.
 ACTIVE_STATES = ("queued", "running", "stopping")
-ENDED_STATES = ("stopped", "finished", "failed")
+ENDED_STATES = ("stopped", "finished", "failed", "diverged")
 # Shown for a directory whose files cannot be read safely (a FIFO, a device, garbage).
 UNREADABLE = "unreadable"
 

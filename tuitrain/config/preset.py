@@ -35,6 +35,9 @@ class Preset:
     launch: SimpleNamespace
     notices: list[Problem] = dc_field(default_factory=list)
     given: frozenset = frozenset()
+    # The preset's `[sweep]` table, checked (`config.sweep_table.read_sweep_table`), or None.
+    # `tuitrain run` trains the preset as written; `tuitrain sweep` expands it.
+    sweep: dict | None = None
 
     def values(self) -> dict[str, Any]:
         """`{"group.key": value}` of every field, plus `task.options.KEY` entries."""
@@ -167,11 +170,22 @@ def load_preset_data(data: dict, path_label: str = "<preset>", overrides=(), tex
     from tuitrain.config.rules import resolve
 
     preset = resolve(data, col, path_label)
+    if "sweep" in data:
+        preset.sweep = _check_sweep(data["sweep"], col)
     errors = col.errors()
     if errors:
         raise PresetErrors(errors)
     preset.notices = col.notices()
     return preset
+
+
+def _check_sweep(table: Any, col: _Collector) -> dict:
+    from tuitrain.config.sweep_table import read_sweep_table
+
+    def report(path: tuple, message: str, suggestion: str, name: str) -> None:
+        col.add(path, message, suggestion, name=name)
+
+    return read_sweep_table(table, report)
 
 
 def load_preset(path, overrides=()) -> Preset:
@@ -293,7 +307,7 @@ def check_structure(data: dict, col: _Collector) -> tuple[dict[str, Any], set, A
     values: dict[str, Any] = {}
     given: set = set()
     for top, table in data.items():
-        if top in schema.GROUP_KEYS:
+        if top in schema.GROUP_KEYS or top == "sweep":  # [sweep]: checked by load_preset_data
             continue
         if isinstance(table, dict) or top not in schema.all_keys() and top not in schema.ALIASES:
             near = closest(top, list(schema.GROUP_KEYS))

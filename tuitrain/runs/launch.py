@@ -30,7 +30,7 @@ from tuitrain.runs.state import run_alive
 from tuitrain.runs.torchrun import engine_args, other_node_commands, torchrun_argv
 
 __all__ = ["launch", "resume", "stop", "kill", "delete", "start_supervised", "start_run", "engine_argv",
-           "torchrun_argv", "other_node_commands", "latest_checkpoint", "WrongStateError"]
+           "torchrun_argv", "other_node_commands", "latest_checkpoint", "WrongStateError", "launch_env"]
 
 ACTIVE = ACTIVE_STATES
 # A stopping torchrun waits this long for its workers to checkpoint before it kills them.
@@ -57,7 +57,9 @@ def engine_argv(preset: Any, run_dir: Path, resume_from: str | None = None,
     return [sys.executable, *engine_args(run_dir, resume_from, lineage)]
 
 
-def _launch_env(preset: Any) -> dict[str, str]:
+def launch_env(preset: Any) -> dict[str, str]:
+    """The environment a run's supervisor adds: torchrun's shutdown timeout, `[launch.env]`,
+    `launch.visible_devices` as CUDA_VISIBLE_DEVICES."""
     launch = getattr(preset, "launch", None)
     env: dict[str, str] = {}
     if (getattr(launch, "launcher", "local") or "local") == "torchrun":
@@ -147,7 +149,7 @@ def launch(preset_path: str | Path, overrides: Iterable[str] = (), output_dir: s
 def start_run(run_dir: Path, argv: list[str], preset: Any, lock: RunLock, detach: bool) -> RunInfo:
     """Spawn the supervised trainer of a claimed run (its lock passes on); with `detach=False`
     wait until it left `queued`. Returns the run's `RunInfo`."""
-    start_supervised(run_dir, argv, _launch_env(preset), lock)
+    start_supervised(run_dir, argv, launch_env(preset), lock)
     if not detach:
         _wait_started(run_dir)
     return run_info(run_dir)
@@ -231,7 +233,7 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
                         supervisor=None, supervisor_pid=None, exit_code=None, ended=None, error=None,
                         final_status_lost=None, trained_before=trained, **fields)
         argv = engine_argv(preset, run_dir, chosen, lineage)
-        start_supervised(run_dir, argv, _launch_env(preset), lock)
+        start_supervised(run_dir, argv, launch_env(preset), lock)
     if not detach:
         _wait_started(run_dir)
     return run_info(run_dir)

@@ -82,10 +82,13 @@ def run_names(root: Path | None = None) -> dict[str, list[Path]]:
     for run_dir in candidate_dirs(root):
         names = {run_dir.name}
         try:
-            name = read_run_json(run_dir).get("name")
+            data = read_run_json(run_dir)
         except RunDirError:
-            name = None
+            data = {}
+        name = data.get("name")
         if isinstance(name, str) and name:
+            if data.get("sweep"):
+                names = set()  # a sweep's member goes by `<sweep>/<member>` alone
             names.add(name)
         for one in names:
             found.setdefault(one, []).append(run_dir)
@@ -138,8 +141,8 @@ def resolve_run(query: str | os.PathLike, root: Path | None = None) -> Path:
         return path
     word = str(query)
     root = Path(root) if root is not None else runs_root()
-    if "/" not in word and os.path.lexists(root / word / RUN_JSON):
-        return root / word
+    if os.path.lexists(root / word / RUN_JSON) and (root / word).resolve().is_relative_to(root.resolve()):
+        return root / word  # a run, or a sweep's member (`shoot/lr_scheduler_type=cosine`)
     names = run_names(root)
     exact = names.get(word, [])
     if len(set(exact)) == 1:

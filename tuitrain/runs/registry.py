@@ -23,6 +23,8 @@ from tuitrain.runs.state import derive_state
 from tuitrain.runs.statetext import integrity_counts, lineage_text, state_text, stalled_for
 
 
+# A sweep's directory holds this file beside its members (`tuitrain.sweeps.store`).
+SWEEP_JSON = "sweep.json"
 # Train events the ETA's step rate is measured over (the dashboard's `run_info` is this one).
 RATE_WINDOW = 20
 
@@ -58,6 +60,9 @@ class RunInfo:
     # Lineage (run.json): the rewinds of this run, oldest first, and the run it was forked from.
     rewinds: list[dict[str, Any]] = field(default_factory=list)
     parent: dict[str, Any] | None = None
+    # A sweep's member (run.json): the sweep's name and the values this member varies.
+    sweep: str | None = None
+    sweep_values: dict[str, Any] | None = None
 
     @property
     def lineage_text(self) -> str:
@@ -249,6 +254,8 @@ def run_info(run_dir: Path | str, now: float | None = None) -> RunInfo:
         pid=data.get("pid"), started=data.get("started"), ended=data.get("ended"),
         error=error, final_status_lost=bool(data.get("final_status_lost")),
         rewinds=records(data.get("rewinds")), parent=data.get("parent") if isinstance(data.get("parent"), dict) else None,
+        sweep=data.get("sweep") if isinstance(data.get("sweep"), str) else None,
+        sweep_values=data.get("sweep_values") if isinstance(data.get("sweep_values"), dict) else None,
     )
     try:
         _progress(run_dir, info, time.time() if now is None else now)
@@ -308,6 +315,8 @@ def candidate_dirs(root: Path | None = None, include_others: bool = False, every
     found = [d for d in launched_dirs() if everywhere or within_root(d, root)]
     if root.is_dir():
         found += sorted(p.parent for p in root.glob(f"*/{RUN_JSON}"))
+        # a sweep's members: `<root>/<sweep>/<member>/`, beside the sweep's `sweep.json`
+        found += sorted(p.parent for p in root.glob(f"*/*/{RUN_JSON}") if (p.parent.parent / SWEEP_JSON).is_file())
     for path in found:
         path = path.resolve()
         if path in seen or not os.path.lexists(path / RUN_JSON):

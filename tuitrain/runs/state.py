@@ -100,12 +100,14 @@ def derive_state(run_dir: Path, info: dict[str, Any]) -> tuple[str, str | None]:
     # Nothing of the run is alive, and no supervisor recorded how it ended.
     status = last_status_event(run_dir)
     reported = status.get("state") if status else None
-    if reported in ("finished", "stopped"):
+    if reported in ("finished", "stopped", "diverged"):
         return reported, None
     if reported == "failed":
         return "failed", status.get("error") or log_tail(run_dir)
     if recorded == "stopping":
         return "stopped", None  # stopped before it wrote a status (during start-up)
     if recorded == "queued" and not info.get("supervisor") and not info.get("supervisor_pid"):
+        if info.get("sweep"):
+            return "queued", None  # a sweep's member waiting for its queue to start it
         return "failed", "the run never started (its launcher ended before starting the trainer)"
     return "failed", log_tail(run_dir) or "the trainer exited without a final status"

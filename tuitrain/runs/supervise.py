@@ -41,7 +41,7 @@ def final_state(run_dir: Path, exit_code: int, stop_requested: bool = False) -> 
     """The state a run ends in: the last `status` event decides; without one, the exit code."""
     status = last_status_event(run_dir)
     reported = status.get("state") if status else None
-    if reported in ("finished", "stopped"):
+    if reported in ("finished", "stopped", "diverged"):
         # torchrun exits 1 after forwarding a SIGTERM; a stop that lands as the run ends
         # does too. The trainer's own last word is the truth.
         return reported, None
