@@ -16,7 +16,7 @@ from tuitrain import __version__
 from tuitrain.errors import TuitrainError
 
 # Subcommand modules, in the order `tuitrain --help` lists them.
-COMMAND_MODULES = ("preset", "schedule", "train", "control", "app")
+COMMAND_MODULES = ("preset", "schedule", "train", "sweep", "control", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -157,7 +157,9 @@ EXIT_FAILED = 1
 # the exit code carries the outcome to the supervisor instead.
 EXIT_FINISHED_UNRECORDED = 3
 EXIT_STOPPED_UNRECORDED = 4
-EXIT_UNRECORDED = {EXIT_FINISHED_UNRECORDED: "finished", EXIT_STOPPED_UNRECORDED: "stopped"}
+EXIT_DIVERGED_UNRECORDED = 5
+EXIT_UNRECORDED = {EXIT_FINISHED_UNRECORDED: "finished", EXIT_STOPPED_UNRECORDED: "stopped",
+                   EXIT_DIVERGED_UNRECORDED: "diverged"}
 
 # -- limits ---------------------------------------------------------------------------------------
 

@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=20, help="events to show first (default 20)")
     p.add_argument("-f", "--follow", action="store_true", help="keep following new events")
     p.set_defaults(func=cmd_tail)
-    p = subparsers.add_parser("stop", help="stop a run gracefully (it saves a checkpoint)")
-    p.add_argument("run", metavar="RUN", help="run directory or name")
+    p = subparsers.add_parser("stop", help="stop a run gracefully (it saves a checkpoint), or a sweep")
+    p.add_argument("run", metavar="RUN", help="run directory or name, or a sweep's name (its queue and members)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
     p.set_defaults(func=cmd_stop)
     p = subparsers.add_parser("kill", help="kill a run's processes at once (no checkpoint)")
@@ -62,7 +62,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for r in runs:
-        if r.state in ("failed", "unreadable") and r.error:
+        if r.state == "diverged":
+            print(f"\n{escape_controls(r.name)} diverged: its loss became NaN/inf by step {r.step} "
+                  "(stopped, checkpoint saved)")
+        elif r.state in ("failed", "unreadable") and r.error:
             print(f"\n{escape_controls(r.name)} {r.state}: {escape_controls(r.error.splitlines()[0])}")
         elif r.summary and r.state == "finished":
             print(f"\n{escape_controls(r.name)} trained: {format_summary(r.summary)}")
@@ -180,11 +183,34 @@ def cmd_tail(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_stop_sweep(sweep: Any, timeout: float) -> int:
+    """Stop a sweep's queue and its running members; wait for them to stop."""
+    from tuitrain.sweeps.queue import stop_sweep
+    from tuitrain.sweeps.store import member_states, progress_text
+
+    info = stop_sweep(sweep)
+    print(f"stopping sweep {escape_controls(info.name)}: no member starts any more; "
+          "running members finish their step and save a checkpoint…")
+    deadline = time.monotonic() + timeout
+    while any(s in ("running", "stopping") for s in member_states(info).values()):
+        if time.monotonic() > deadline:
+            print(f"members still stopping after {timeout:g}s; they keep stopping in the background")
+            return 1
+        time.sleep(0.2)
+    print(f"sweep {escape_controls(info.name)}: {progress_text(info)} (`tuitrain resume {escape_controls(info.name)}` "
+          "continues it)")
+    return 0
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
-    """Stop gracefully and wait for the `stopped` status."""
+    """Stop gracefully and wait for the `stopped` status (a sweep: its queue and members)."""
     from tuitrain.runs.launch import latest_checkpoint, stop
     from tuitrain.runs.registry import run_info
+    from tuitrain.sweeps.queue import sweep_named
 
+    sweep = sweep_named(args.run)
+    if sweep is not None:
+        return cmd_stop_sweep(sweep, args.timeout)
     info = stop(args.run)
     print(f"stopping {escape_controls(info.name)} (the trainer finishes its step and saves a checkpoint)…")
     deadline = time.monotonic() + args.timeout

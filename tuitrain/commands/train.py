@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from tuitrain.errors import TuitrainError
 from tuitrain.textfmt import escape_controls
 
 
@@ -28,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", default=None, metavar="DIR", help="run directory (default: under the runs root)")
     p.add_argument("--detach", action="store_true", help="print the run directory and return at once")
     p.set_defaults(func=cmd_run)
-    p = subparsers.add_parser("resume", help="continue a run from a checkpoint, in its own directory")
-    p.add_argument("run", metavar="RUN", help="run directory, name or a unique prefix of a name")
+    p = subparsers.add_parser("resume", help="continue a run from a checkpoint, in its own directory (or a sweep)")
+    p.add_argument("run", metavar="RUN", help="run directory, name or a unique prefix of a name; or a sweep's name")
     p.add_argument("--checkpoint", default=None, metavar="checkpoint-N",
                    help="default: the latest; an older one rewinds the run (the later checkpoints move to "
                         "RUN/rewound/<time>/)")
@@ -146,10 +147,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """Resume a run; follow it unless --detach."""
+    """Resume a run (or a sweep: its queue, stopped members first); follow it unless --detach."""
     from tuitrain.runs.launch import resume
     from tuitrain.runs.registry import find_run
+    from tuitrain.sweeps.queue import resume_sweep, sweep_named
 
+    sweep = sweep_named(args.run)
+    if sweep is not None:
+        if args.checkpoint or args.overrides:
+            raise TuitrainError("resume SWEEP: --checkpoint and --set apply to one run (`tuitrain resume SWEEP/MEMBER`)")
+        info = resume_sweep(sweep)
+        print(f"resumed sweep {escape_controls(info.name)}: its stopped members continue from their latest "
+              f"checkpoints, the queued ones start ({info.parallel} at once)")
+        if args.detach:
+            return 0
+        from tuitrain.commands.sweep import follow_sweep
+
+        return follow_sweep(info.dir)
     run_dir = find_run(args.run).run_dir
     offset = _start_offset(run_dir)
     rewinds = len(_run_json(run_dir).get("rewinds") or ())

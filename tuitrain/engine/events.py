@@ -29,7 +29,7 @@ from typing import Any
 
 from tuitrain.errors import TuitrainError
 from tuitrain.layout import (
-    EXIT_FINISHED_UNRECORDED, EXIT_OK, EXIT_STOPPED_UNRECORDED, MAX_EVENT_BYTES, METRICS, file_mode,
+    EXIT_DIVERGED_UNRECORDED, EXIT_FINISHED_UNRECORDED, EXIT_OK, EXIT_STOPPED_UNRECORDED, MAX_EVENT_BYTES, METRICS, file_mode,
 )
 
 SCHEMA_VERSION = 1
@@ -235,4 +235,6 @@ def exit_code(state: str, writer: EventWriter) -> int:
     be written, the code that tells the supervisor the outcome (`layout.EXIT_UNRECORDED`)."""
     if not writer.last_write_failed:
         return EXIT_OK
+    if state == "diverged":
+        return EXIT_DIVERGED_UNRECORDED
     return EXIT_STOPPED_UNRECORDED if state == "stopped" else EXIT_FINISHED_UNRECORDED

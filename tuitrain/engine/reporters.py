@@ -26,7 +26,7 @@ from tuitrain.errors import TuitrainError
 METRIC_EVENTS = ("train", "eval", "predict", "summary")
 _NOT_METRICS = ("kind", "t", "step", "v")
 _MLFLOW_BAD_CHARS = re.compile(r"[^0-9A-Za-z_\-. :/]")
-_END_STATES = ("finished", "stopped", "failed")
+_END_STATES = ("finished", "stopped", "failed", "diverged")
 
 
 def _require(tracker: str, module: str) -> Any:

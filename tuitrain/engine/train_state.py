@@ -30,6 +30,7 @@ class LogWindow:
         self.reset()
 
     def reset(self) -> None:
+        self.nonfinite = 0  # NaN/inf losses seen since the last log (the divergence stop reads it)
         self.losses: list[torch.Tensor] = []
         self.updates: list[int] = []  # updates of the window done before each loss
         self.sum = 0.0  # losses folded so far (and a resumed window's)
@@ -49,6 +50,7 @@ class LogWindow:
         if self.losses:
             total = self.sum
             for value, done in zip(torch.stack(self.losses).double().tolist(), self.updates):
+                self.nonfinite += not math.isfinite(value)
                 total += value if not self.nan_filter or math.isfinite(value) else total / (done + 1)
             self.sum = total
             self.losses.clear()

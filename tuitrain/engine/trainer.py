@@ -131,6 +131,7 @@ class Trainer:
         self._eval_forwards = 0  # FSDP: the forward passes every rank runs per evaluation
         # This session's start (reset when training starts): runtimes and rates count from here.
         self.t0, self.first_step, self.saved_step, self.tokens_at_start = time.time(), 0, None, 0
+        self.diverged: str | None = None  # set at a logging step whose losses were not finite
 
     # -- state: what a checkpoint holds, saved and loaded side by side ------------------------
 
@@ -215,8 +216,9 @@ class Trainer:
             periodic_eval = args.eval_strategy != "no"
             # HF: do_eval is implied by an eval strategy; with no phase asked for, train.
             do_train = args.do_train or not (args.do_predict or (args.do_eval and not periodic_eval))
-            if do_train and self._train_fitting_batch() == "stopped":
-                state = "stopped"
+            outcome = self._train_fitting_batch() if do_train else "finished"
+            if outcome in ("stopped", "diverged"):
+                state = outcome
             elif args.do_eval and (not do_train or not periodic_eval):
                 self._evaluate(standalone=not do_train)
             if state == "finished" and args.do_predict:
@@ -293,6 +295,7 @@ class Trainer:
         args, plan, state = self.args, self.plan, self.state
         progress = ProgressLine(plan.total_steps, state.global_step, enabled=self.ctx.is_main)
         self.t0, self.first_step, self.saved_step = time.time(), state.global_step, None
+        self.diverged = None
         self.tokens_at_start = state.tokens_seen
         if args.eval_on_start and state.global_step == 0:
             self._evaluate(on_start=True)
@@ -310,6 +313,8 @@ class Trainer:
                     if prof is not None:
                         prof.step()
                     done = self._after_step(progress)
+                    if self.diverged is not None:  # seen at a logging step: no per-step host sync
+                        return self._stop_diverged(progress)
                     if self.stop.agreed(self.ctx):  # every rank decides alike, at the same step
                         if self.saved_step != state.global_step:
                             self._save()
@@ -322,6 +327,18 @@ class Trainer:
                     break
         self._finish_training(progress)
         return "finished"
+
+    def _stop_diverged(self, progress: ProgressLine) -> str:
+        """The loss became NaN/inf: save a checkpoint (to inspect, or to fork from with a lower
+        rate), say so, and end the run as `diverged` rather than burn the rest of its steps."""
+        step = self.state.global_step
+        if self.saved_step != step:
+            self._save()
+        message = (f"the training loss became {self.diverged} by step {step}: stopped as diverged "
+                   f"(checkpoint-{step} saved; a lower learning_rate or max_grad_norm may help)")
+        self._emit("warning", step=step, message=message, code="diverged")
+        progress.message(message)
+        return "diverged"
 
     def _epoch_windows(self, epoch: int, skip_batches: int):
         """The epoch's micro-batches, `gradient_accumulation_steps` per update (fewer in the
@@ -425,8 +442,11 @@ class Trainer:
         if window.steps == 0:  # nothing since the last log (HF: global_step > last logged step)
             return
         loss_sum = window.fold()
-        if self.ctx.world_size > 1:
-            loss_sum = float(all_reduce_mean(torch.tensor(loss_sum, device=self.device), self.ctx).item())
+        bad = float(window.nonfinite)
+        if self.ctx.world_size > 1:  # one all-reduce: every rank agrees on the loss and on divergence
+            loss_sum, bad = all_reduce_mean(torch.tensor([loss_sum, bad], device=self.device), self.ctx).tolist()
+        if bad > 0 or not math.isfinite(loss_sum):
+            self.diverged = "NaN/inf"
         elapsed = max(time.perf_counter() - window.t0, 1e-9)
         state.loss_total += loss_sum
         state.loss_steps += window.steps

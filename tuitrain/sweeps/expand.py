@@ -71,8 +71,9 @@ def _short_keys(keys: list[str]) -> dict[str, str]:
 def _shown(value: Any) -> str:
     if isinstance(value, str):
         return value
-    text = toml_value(value)
-    return text
+    if isinstance(value, float):
+        return f"{value:g}"
+    return toml_value(value)
 
 
 def member_name(values: dict[str, Any], short: dict[str, str] | None = None) -> str:

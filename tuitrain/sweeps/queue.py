@@ -31,7 +31,7 @@ from tuitrain.sweeps.expand import Member, draw_seed, expand
 from tuitrain.sweeps.spec import SweepSpec
 from tuitrain.sweeps.store import FORMAT, SweepError, SweepInfo, queue_alive, read_sweep, update_sweep, write_sweep
 
-__all__ = ["launch_sweep", "stop_sweep", "resume_sweep", "find_sweep", "device_refusals", "QUEUE_LOG"]
+__all__ = ["launch_sweep", "stop_sweep", "resume_sweep", "find_sweep", "sweep_named", "device_refusals", "QUEUE_LOG"]
 
 QUEUE_LOG = "queue.log"
 # The queue's own record of what it started and saw end (one JSON object a line).
@@ -174,6 +174,18 @@ def find_sweep(sweep: SweepInfo | str | Path, root: str | Path | None = None) ->
     near = closest(str(sweep), names)
     raise SweepError(f"unknown sweep {str(sweep)!r}" + (f" (did you mean {near!r}?)" if near else
                                                        " (see `tuitrain ls`)"))
+
+
+def sweep_named(word: str | Path, root: str | Path | None = None) -> SweepInfo | None:
+    """The sweep `word` is exactly (its directory, or its name under the runs root), else None:
+    `tuitrain stop` / `resume` take a sweep where they take a run."""
+    from tuitrain.sweeps.store import is_sweep_dir
+
+    root = Path(root) if root is not None else runs_root()
+    for path in (Path(word).expanduser(), root / str(word)):
+        if is_sweep_dir(path):
+            return read_sweep(path)
+    return None
 
 
 def stop_sweep(sweep: SweepInfo | str | Path) -> SweepInfo:

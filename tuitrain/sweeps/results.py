@@ -65,16 +65,16 @@ def member_row(run_dir: Path, name: str, values: dict[str, Any]) -> dict[str, An
         greater = metric.endswith(("accuracy", "f1", "precision", "recall", "bleu", "rouge", "score"))
         base = metric[len("eval_"):]
         row[f"best_eval_{base}"] = (max(points) if greater else min(points)) if points else None
-        row[f"final_eval_{base}"] = _finite(series.last())
+        row[f"final_eval_{base}"] = _finite(series.last)
     loss = history.series.get("loss")
     row["train_loss"] = _finite(summary.get("train_loss"))
     if row["train_loss"] is None and loss is not None:
-        row["train_loss"] = loss.last()  # the last logged loss (not finite when it diverged)
+        row["train_loss"] = loss.last  # the last logged loss (not finite when it diverged)
     row["train_samples_per_second"] = _finite(summary.get("train_samples_per_second"))
     if row["train_samples_per_second"] is None:
         row["train_samples_per_second"] = _finite(_mean(_values(history.series.get("samples_per_second"))))
     tokens = history.series.get("train_tokens_per_second") or history.series.get("tokens_per_second")
-    row["train_tokens_per_second"] = _finite(tokens.last()) if tokens is not None else None
+    row["train_tokens_per_second"] = _finite(tokens.last) if tokens is not None else None
     device = history.start.get("device") if history.start else None
     row["peak_memory_bytes"], row["memory_kind"] = _peak_memory(history, device if isinstance(device, dict) else None)
     row["wall_s"] = round(info.elapsed_s, 3) if info.elapsed_s is not None else None
