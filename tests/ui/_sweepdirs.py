@@ -11,6 +11,7 @@ import fcntl
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 from tuitrain.layout import OWNER_LOCK
@@ -19,8 +20,11 @@ T0 = 1_764_300_000.0
 
 
 def member_dir_name(values: dict) -> str:
-    """`lr_scheduler_type=cosine`: the varied values by their keys' last part."""
-    return ",".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items())
+    """`lr_scheduler_type=cosine`: the varied values by their keys' last part, named as the
+    sweep's own expansion names them."""
+    from tuitrain.sweeps.expand import member_name
+
+    return member_name(values)
 
 
 def write_member(sweep_dir: Path, sweep: str, values: dict, *, state: str = "finished", steps: int = 40,
@@ -29,6 +33,8 @@ def write_member(sweep_dir: Path, sweep: str, values: dict, *, state: str = "fin
     """One member's run directory: run.json with its sweep, train/eval/status events."""
     name = member_dir_name(values)
     run = sweep_dir / name
+    if state in ("running", "queued"):
+        started = time.time() - steps  # logging now (an old last event would read as stalled)
     run.mkdir(parents=True)
     ended = started + steps if state not in ("running", "queued") else None
     (run / "run.json").write_text(json.dumps({

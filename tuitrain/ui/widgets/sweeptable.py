@@ -58,6 +58,6 @@ def text(row: dict[str, Any], column: str, value: Any) -> str:
         return format_duration(value)
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if isinstance(value, float):  # a varied value as the member's name has it, a metric to 4 digits
+        return f"{value:g}" if column.startswith(VALUE_PREFIX) else f"{value:.4g}"
     return str(value)
