@@ -1,0 +1,126 @@
+"""The editor's sweep dialog: ctrl+w (or the palette's "Sweep…") opens it on the focused
+field; typed axes show the member count and every member's LR schedule overlaid; a bad
+value shows its one-line error and launches nothing; a launch opens the sweep's screen."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from textual.widgets import Input, Select
+from waiting import until
+
+from tuitrain.paths import presets_dir
+from tuitrain.ui.app import TuitrainApp
+from tuitrain.ui.dialogs.sweep import AxisRow, SweepDialog
+from tuitrain.ui.screens.editor import EditorScreen
+from tuitrain.ui.widgets.form import GroupForm
+from tuitrain.ui.widgets.lrchart import LRChart
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def path(tmp_path):
+    copy = tmp_path / "mine.toml"
+    shutil.copy(presets_dir() / "quickstart.toml", copy)
+    return copy
+
+
+async def dialog_on(pilot, path, field: str = "optimizer.lr_scheduler_type") -> SweepDialog:
+    """The editor on `path`, the cursor in `field`'s row, then ctrl+w."""
+    app = pilot.app
+    app.push_screen(EditorScreen(path))
+    await until(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.preset is not None
+                and app.screen.query_one(GroupForm).rows(), "the editor")
+    editor = app.screen
+    await editor.select_group(field.split(".")[0])
+    row = editor.query_one(GroupForm).rows()[field]
+    (list(row.query(Input)) or list(row.query(Select)))[0].focus()
+    await pilot.press("ctrl+w")
+    await until(pilot, lambda: isinstance(app.screen, SweepDialog), "the sweep dialog")
+    return app.screen
+
+
+async def previewed(pilot, dialog, what: str) -> None:
+    await until(pilot, lambda: what in str(dialog.query_one("#sweep-summary").render()), what)
+
+
+def axis(dialog, index: int) -> AxisRow:
+    return list(dialog.query(AxisRow))[index]
+
+
+async def test_axes_show_the_member_count_and_every_lr_schedule(path, runs_root):
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        dialog = await dialog_on(pilot, path)
+        assert axis(dialog, 0).axis == ("grid", "optimizer.lr_scheduler_type", "")  # the focused field
+        await pilot.press(*"linear,cosine,constant")
+        await previewed(pilot, dialog, "3 members: lr_scheduler_type (3)")
+        await pilot.press("ctrl+n", *"warmup_steps", "tab", *"0,100")
+        await previewed(pilot, dialog, "6 members: lr_scheduler_type (3) × warmup_steps (2)")
+        chart = dialog.query_one("#sweep-lr", LRChart)
+        labels = [label for label, *_ in chart.schedules]
+        assert labels[0] == "lr_scheduler_type=linear,warmup_steps=0" and len(labels) == 6
+        curves = {label: chart.traces(60)[i].ys for i, label in enumerate(labels)}
+        # each member's own schedule: a warmup starts low, constant stays flat, no two curves alike
+        assert curves["lr_scheduler_type=constant,warmup_steps=0"][0] == curves["lr_scheduler_type=constant,warmup_steps=0"][-1]
+        assert curves["lr_scheduler_type=linear,warmup_steps=100"][0] < curves["lr_scheduler_type=linear,warmup_steps=0"][0]
+        assert len({tuple(ys) for ys in curves.values()}) == 6
+        assert "LR of 6 members" in chart.caption
+        text = chart.render().plain
+        assert "● lr_scheduler_type=linear,warmup_steps=0" in text  # the legend names each member by its glyph
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen), "back in the editor")
+
+
+async def test_a_bad_value_shows_its_one_line_error_and_launches_nothing(path, runs_root):
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        dialog = await dialog_on(pilot, path)
+        await pilot.press(*"linear,cosin")
+        await until(pilot, lambda: dialog.error is not None, "the error")
+        summary = str(dialog.query_one("#sweep-summary").render())
+        assert "cosin" in summary and "\n" not in summary.strip()
+        assert dialog.query_one("#sweep-summary").has_class("-error")
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert isinstance(app.screen, SweepDialog) and list(runs_root.iterdir()) == []
+        # zipped keys of different lengths: the member count cannot be told, and it says why
+        await pilot.press(*["backspace"] * 12, *"linear,cosine")
+        await pilot.press("ctrl+n", *"optimizer.warmup_ratio", "tab", *"0,0.1,0.2")
+        axis(dialog, 0).query_one(Select).value = "zip"
+        axis(dialog, 1).query_one(Select).value = "zip"
+        await until(pilot, lambda: dialog.error is not None and "equal lengths" in dialog.error, "the zip error")
+        assert list(runs_root.iterdir()) == []
+
+
+async def test_launch_from_the_palette_opens_the_sweeps_screen(path, runs_root, monkeypatch):
+    from tuitrain.sweeps import queue
+
+    started = []
+    # the queue's own tests run real queues; here the members must not train
+    monkeypatch.setattr(queue, "start_queue", lambda sweep_dir: started.append(sweep_dir) or 0)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.push_screen(EditorScreen(path))
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.preset is not None, "the editor")
+        await pilot.press("ctrl+p", *"Sweep")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SweepDialog), "the dialog from the palette")
+        dialog = app.screen
+        dialog.query(".axis-key").first(Input).value = "optimizer.learning_rate"
+        dialog.query(".axis-values").first(Input).value = "1e-3,3e-3"
+        dialog.query_one("#sweep-name", Input).value = "lrs"
+        await previewed(pilot, dialog, "2 members")
+        await pilot.press("ctrl+l")
+        from tuitrain.ui.screens.sweep import SweepScreen
+
+        await until(pilot, lambda: isinstance(app.screen, SweepScreen), "the sweep's screen")
+        sweep = json.loads((runs_root / "lrs" / "sweep.json").read_text())
+        assert [m["values"] for m in sweep["members"]] == [{"optimizer.learning_rate": 0.001},
+                                                            {"optimizer.learning_rate": 0.003}]
+        assert started == [(runs_root / "lrs").resolve()]
+        assert app.screen.info.name == "lrs"
