@@ -13,7 +13,7 @@ from waiting import until
 from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.dialogs.confirm import ConfirmScreen
 from tuitrain.ui.screens.runs import RunsScreen
-from tuitrain.ui.screens.runsweeps import SWEEP_KEY
+from tuitrain.ui.runsweeps import SWEEP_KEY
 
 pytestmark = pytest.mark.anyio
 
@@ -146,3 +146,17 @@ async def test_space_on_the_sweep_marks_every_member_for_compare(runs_root):
 
         await until(pilot, lambda: isinstance(app.screen, CompareScreen), "the compare screen")
         assert len(app.screen.run_dirs) == 3
+
+
+async def test_the_palette_opens_a_sweep_by_name(runs_root):
+    write_sweep(runs_root, "warm", [{"values": {"optimizer.warmup_ratio": w}} for w in (0.0, 0.1)])
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await listed(pilot, 1)
+        await pilot.press("down")  # away from the sweep's row: the palette finds it by name
+        await pilot.press("ctrl+p", *"Sweep: warm")
+        await pilot.pause()
+        await pilot.press("enter")
+        from tuitrain.ui.screens.sweep import SweepScreen
+
+        await until(pilot, lambda: isinstance(app.screen, SweepScreen), "the sweep screen from the palette")

@@ -27,7 +27,7 @@ from textual.widgets import DataTable, Static
 from tuitrain import safeio
 from tuitrain.config.limits import MAX_PRESET_BYTES, load_toml
 from tuitrain.errors import TuitrainError
-from tuitrain.ui.screens.overlay import OverlayScreen
+from tuitrain.ui.overlay import OverlayScreen
 from tuitrain.ui.widgets.chartdraw import format_step, glyph
 from tuitrain.ui.widgets.charts import LineChart
 from tuitrain.ui.widgets.footer import KeyFooter

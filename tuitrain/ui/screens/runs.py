@@ -26,7 +26,7 @@ from tuitrain.textfmt import format_duration
 from tuitrain.ui.glyphs import glyph
 from tuitrain.ui.navigation import EditPreset, NewRun, OpenCompare, OpenDashboard
 from tuitrain.ui.screens.base import TuitrainScreen
-from tuitrain.ui.screens.runsweeps import SweepRow, SweepRowsMixin, read_sweeps, sweeps_active
+from tuitrain.ui.runsweeps import SweepRow, SweepRowsMixin, read_sweeps, sweeps_active
 from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.states import ACTIVE, FINISHED, STATE_STYLE, state_style  # noqa: F401 - API
 from tuitrain.ui.widgets.statictext import set_text

@@ -29,7 +29,7 @@ from textual.widgets import DataTable, Static
 from tuitrain.errors import TuitrainError
 from tuitrain.ui.glyphs import glyph as ui_glyph
 from tuitrain.ui.navigation import OpenDashboard
-from tuitrain.ui.screens.overlay import OverlayScreen
+from tuitrain.ui.overlay import OverlayScreen
 from tuitrain.ui.widgets import sweeptable
 from tuitrain.ui.widgets.chartdraw import glyph
 from tuitrain.ui.widgets.charts import LineChart
