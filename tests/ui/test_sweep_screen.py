@@ -56,14 +56,10 @@ async def test_results_table_best_row_and_diverged(runs_root, live):
     app = Recorder(lambda: SweepScreen(sweep))
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await opened(pilot)
-        assert headers(screen)[:4] == ["member", "lr_scheduler_type", "warmup_ratio", "state"]
+        assert headers(screen)[:4] == ["", "lr_scheduler_type", "warmup_ratio", "state"]
         rows = table_rows(screen)
-        assert [r[0][3:] for r in rows] == ["lr_scheduler_type=linear,warmup_ratio=0",
-                                             "lr_scheduler_type=linear,warmup_ratio=0.1",
-                                             "lr_scheduler_type=cosine,warmup_ratio=0",
-                                             "lr_scheduler_type=cosine,warmup_ratio=0.1",
-                                             "lr_scheduler_type=constant,warmup_ratio=0",
-                                             "lr_scheduler_type=constant,warmup_ratio=0.1"]
+        assert [r[1:3] for r in rows] == [["linear", "0"], ["linear", "0.1"], ["cosine", "0"], ["cosine", "0.1"],
+                                          ["constant", "0"], ["constant", "0.1"]]
         # each member's glyph, in the sweep's order, as in the charts' legends
         assert [r[0][1] for r in rows] == ["●", "▲", "■", "◆", "✚", "✖"]
         states = [r[3] for r in rows]
@@ -76,10 +72,12 @@ async def test_results_table_best_row_and_diverged(runs_root, live):
         diverged = screen.query_one("#sweep-table", DataTable).get_row_at(2)[3]
         assert "reverse" in str(diverged.style)
         head = str(screen.query_one("#sweep-head").render())
-        assert "3/6 done, 2 running, 1 queued" in head and "best lr_scheduler_type=linear,warmup_ratio=0.1" in head
+        assert "3/6 done, 2 running, 1 queued" in head and "best ▲ linear, 0.1 (best eval" in head
         # the curves: every member with events, in its own colour and glyph
         eval_chart = screen.query_one("#sweep-eval", LineChart)
         assert [line.glyph for line in eval_chart.series_lines] == ["●", "▲", "■", "◆", "✚"]
+        assert [line.label for line in eval_chart.series_lines] == ["linear, 0", "linear, 0.1", "cosine, 0",
+                                                                    "cosine, 0.1", "constant, 0"]
         lr = screen.query_one("#sweep-lr", LineChart)
         assert [line.style for line in lr.series_lines] == [f"series-{i}" for i in range(1, 6)]
 

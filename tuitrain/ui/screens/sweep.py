@@ -2,7 +2,8 @@
 
 Every member keeps one colour and marker glyph (its place in `sweep.json`) in the table's
 first column, the three charts and their legends, whatever order the table is sorted in.
-The table sorts by any column (`o` the next one, `O` the other way round, or a click on a
+The table's first column is the member's glyph (its
+name too, when nothing is varied); its varied values follow. The table sorts by any column (`o` the next one, `O` the other way round, or a click on a
 header) and the best member's row (`results.best_index`: lowest best eval loss, else lowest
 train loss) is drawn bold with a star. `enter` opens the highlighted member's dashboard;
 `s` stops the sweep's queue and its running members, `r` resumes it.
@@ -42,6 +43,11 @@ from tuitrain.ui.widgets.statictext import set_text
 RESULTS_EVERY_S = 3.0  # the results are read again this often while a member logs (every pass otherwise)
 CHARTS = (("#sweep-eval", "eval_loss", 0.0), ("#sweep-loss", "loss", DEFAULT_WEIGHT),
           ("#sweep-lr", "learning_rate", 0.0))
+
+
+def member_values_label(values: dict[str, Any]) -> str:
+    """A member's varied values, in order, as its table row shows them: `cosine, 0.1`."""
+    return ", ".join(sweeptable.text({}, sweeptable.VALUE_PREFIX + k, v) for k, v in values.items())
 
 
 def member_dirs(info) -> list[Path]:
@@ -106,6 +112,9 @@ class SweepScreen(OverlayScreen):
         self.name_of = {str(d): m.name
                         for d, m in zip(self.run_dirs, self.info.members)} if self.info else {}
         self.index_of = {str(d): i for i, d in enumerate(self.run_dirs)}
+        # what the legends and the head call a member: its varied values (`cosine, 0.1`), as its table row shows them
+        self.labels = {str(d): member_values_label(m.values) or m.name
+                       for d, m in zip(self.run_dirs, self.info.members)} if self.info else {}
         self.rows: list[dict[str, Any]] = []
         self.shown: list[dict[str, Any]] = []  # the rows in the table's order
         self.progress = ""
@@ -200,8 +209,9 @@ class SweepScreen(OverlayScreen):
             key = self._key(row)
             i = self.index_of.get(key, 0)
             star = ui_glyph(self.app, "best") if n == best else " "
-            label = visible(self.name_of.get(key, str(row.get("member")))).plain
-            cells = [Text(f"{star}{glyph(i, chart.ascii_only)} {label}", style=chart.series_style(i))]
+            # the varied values have their columns: the member's name would say them again
+            label = "" if names else " " + visible(self.name_of.get(key, str(row.get("member")))).plain
+            cells = [Text(f"{star}{glyph(i, chart.ascii_only)}{label}", style=chart.series_style(i))]
             for column in columns[1:]:
                 text = visible(sweeptable.text(row, column, cell(row, column))).plain
                 style = state_style(str(row.get("state")), theme) if column == "state" else ""
@@ -225,22 +235,22 @@ class SweepScreen(OverlayScreen):
     def _show_head(self) -> None:
         info = self.info
         parts = [f"sweep {info.name}", self.progress or "no members",
-                 f"queue {info.queue_state or 'unknown'}", f"parallel {info.parallel}"]
-        if info.preset:
-            parts.append(f"preset {Path(str(info.preset)).name}")
+                 f"queue {info.queue_state or 'unknown'} (parallel {info.parallel})"]
         if self.shown:
             from tuitrain.sweeps.results import best_index
 
             best = best_index(self.shown)
             if best is not None:
                 row = self.shown[best]
+                key = self._key(row)
+                mark = glyph(self.index_of.get(key, 0), self.query_one("#sweep-loss", LineChart).ascii_only)
                 metric = "best_eval_loss" if row.get("best_eval_loss") is not None else "train_loss"
-                parts.append(f"best {self.name_of.get(self._key(row), row.get('member'))} "
+                parts.append(f"best {mark} {self.labels.get(key, row.get('member'))} "
                              f"({sweeptable.header(metric, {})} {sweeptable.text(row, metric, row.get(metric))})")
         set_text(self.query_one("#sweep-head", Static), visible(" · ".join(parts)).plain)
 
     def draw(self) -> None:
-        labels = [self.name_of.get(str(d), d.name) for d in self.run_dirs]
+        labels = [self.labels.get(str(d), d.name) for d in self.run_dirs]
         for chart_id, name, smooth in CHARTS:
             chart = self.query_one(chart_id, LineChart)
             chart.log_y = self.log_y

@@ -18,7 +18,7 @@ VALUE_PREFIX = "values."
 # Columns shown inside another one (`step` is `step/max_steps`, memory says its kind).
 FOLDED = ("max_steps", "memory_kind")
 HEADERS = {
-    "member": "member", "best_eval_loss": "best eval", "final_eval_loss": "final eval", "train_loss": "train loss",
+    "member": "", "best_eval_loss": "best eval", "final_eval_loss": "final eval", "train_loss": "train loss",
     "train_samples_per_second": "samples/s", "train_tokens_per_second": "tokens/s", "peak_memory_bytes": "peak mem",
     "wall_s": "wall",
 }
