@@ -30,7 +30,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tuitrain.errors import TuitrainError
 from tuitrain.textfmt import escape_controls
+from tuitrain.ui.screens.base import VERTICAL
 from tuitrain.ui.widgets.lrchart import LRChart
+from tuitrain.ui.widgets.sweeptable import values_label
 
 PREVIEW_DELAY_S = 0.3
 MODES = ("grid", "zip", "sample")
@@ -108,6 +110,8 @@ class AxisRow(Horizontal):
 class SweepDialog(ModalScreen[Path | None]):
     """Vary fields of the preset at `preset_path`; dismisses with the launched sweep's directory."""
 
+    VERTICAL_BREAKPOINTS = VERTICAL  # under 34 rows (`-short`) the dialog packs its lines
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="sweepdialog.cancel"),
         Binding("ctrl+n", "add_axis", "Add axis", id="sweepdialog.add", tooltip="Vary one more field"),
@@ -161,19 +165,21 @@ class SweepDialog(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="sweep-dialog"):
             yield Label(escape_controls(f"Sweep of {self.preset_path.name}"), classes="dialog-title", markup=False)
-            yield Label("Each axis: grid (every combination), zip (together, equal lengths) or sample "
-                        "(drawn count times: loguniform(a,b), uniform, intuniform, choice). Values are "
-                        "comma-separated, as on the command line.", classes="sweep-help", markup=False)
+            yield Label("grid: every combination · zip: together, equal lengths · sample: count draws of "
+                        "loguniform(a,b), uniform, intuniform or choice. Values comma-separated, as on the "
+                        "command line.", classes="sweep-help", markup=False)
             with Vertical(id="sweep-axes"):
                 for mode, key, values in self.axes:
                     yield AxisRow(self.names, mode, key, values)
             with Horizontal(classes="sweep-settings"):
-                for key, hint in (("count", "draws"), ("seed", "sample seed"), ("parallel", "1"),
+                for key, hint in (("count", "samples"), ("seed", "drawn"), ("parallel", "1"),
                                   ("name", self.preset_path.stem + "-sweep")):
                     yield Label(key, classes="setting-label")
                     yield Input(self.settings[key], placeholder=hint, id=f"sweep-{key}", compact=True)
             yield Static("", id="sweep-summary", markup=False)
             yield LRChart(id="sweep-lr")
+            yield Label("ctrl+n add axis · ctrl+d remove axis · ctrl+l launch · esc cancel", classes="sweep-keys",
+                        markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("+ Axis (ctrl+n)", id="add")
                 yield Button("Cancel (esc)", id="cancel")
@@ -264,7 +270,8 @@ class SweepDialog(ModalScreen[Path | None]):
                 plan = derived_values(member.preset).get("_plan")
                 if plan is None:
                     raise TuitrainError(f"sweep member {member.name}: total steps unknown (set core.max_steps)")
-                schedules.append((member.name, member.preset.args, plan.total_steps, plan.warmup_steps))
+                label = values_label(member.values) or member.name
+                schedules.append((label, member.preset.args, plan.total_steps, plan.warmup_steps))
         except TuitrainError as exc:
             self.post_message(self.Previewed(token, "", [], str(exc).splitlines()[0]))
             return

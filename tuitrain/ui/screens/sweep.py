@@ -45,11 +45,6 @@ CHARTS = (("#sweep-eval", "eval_loss", 0.0), ("#sweep-loss", "loss", DEFAULT_WEI
           ("#sweep-lr", "learning_rate", 0.0))
 
 
-def member_values_label(values: dict[str, Any]) -> str:
-    """A member's varied values, in order, as its table row shows them: `cosine, 0.1`."""
-    return ", ".join(sweeptable.text({}, sweeptable.VALUE_PREFIX + k, v) for k, v in values.items())
-
-
 def member_dirs(info) -> list[Path]:
     """Each member's run directory, absolute (sweep.json keeps them relative to the sweep)."""
     return [Path(m.dir) if Path(m.dir).is_absolute() else Path(info.dir) / m.dir for m in info.members]
@@ -113,7 +108,7 @@ class SweepScreen(OverlayScreen):
                         for d, m in zip(self.run_dirs, self.info.members)} if self.info else {}
         self.index_of = {str(d): i for i, d in enumerate(self.run_dirs)}
         # what the legends and the head call a member: its varied values (`cosine, 0.1`), as its table row shows them
-        self.labels = {str(d): member_values_label(m.values) or m.name
+        self.labels = {str(d): sweeptable.values_label(m.values) or m.name
                        for d, m in zip(self.run_dirs, self.info.members)} if self.info else {}
         self.rows: list[dict[str, Any]] = []
         self.shown: list[dict[str, Any]] = []  # the rows in the table's order

@@ -61,3 +61,9 @@ def text(row: dict[str, Any], column: str, value: Any) -> str:
     if isinstance(value, float):  # a varied value as the member's name has it, a metric to 4 digits
         return f"{value:g}" if column.startswith(VALUE_PREFIX) else f"{value:.4g}"
     return str(value)
+
+
+def values_label(values: dict[str, Any]) -> str:
+    """A member's varied values, in order, as its table row shows them: `cosine, 0.1` (what
+    the legends call it: the keys head the table's columns)."""
+    return ", ".join(text({}, VALUE_PREFIX + k, v) for k, v in values.items())
