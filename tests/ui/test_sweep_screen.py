@@ -38,8 +38,10 @@ def headers(screen) -> list[str]:
 
 
 async def opened(pilot) -> SweepScreen:
-    screen = pilot.app.screen
-    await until(pilot, lambda: isinstance(screen, SweepScreen) and screen.query_one("#sweep-table", DataTable).row_count
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, SweepScreen), "the sweep screen")
+    screen = app.screen
+    await until(pilot, lambda: screen.query_one("#sweep-table", DataTable).row_count
                 and screen.query_one("#sweep-eval", LineChart).series_lines, "the results and the curves")
     return screen
 
@@ -117,3 +119,45 @@ async def test_enter_opens_the_members_dashboard(runs_root, live):
         await until(pilot, lambda: app.asked, "the dashboard to be asked for")
         assert app.asked[0].run_dir.name == "lr_scheduler_type=linear,warmup_ratio=0.1"
         assert app.asked[0].run_dir.parent == sweep.resolve()
+
+
+async def test_stop_asks_first_and_resume_says_why_not(runs_root, monkeypatch):
+    from tuitrain.sweeps import queue
+    from tuitrain.ui.dialogs.confirm import ConfirmScreen
+
+    sweep = write_sweep(runs_root, "done", [{"values": {"optimizer.warmup_ratio": w}} for w in (0.0, 0.1)])
+    app = Recorder(lambda: SweepScreen(sweep))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await opened(pilot)
+        # the queue's own refusal, in one line: every member has ended
+        await pilot.press("r")
+        await until(pilot, lambda: any("every member has ended" in n.message for n in app._notifications), "the refusal")
+        stopped = []
+        monkeypatch.setattr(queue, "stop_sweep", lambda where: stopped.append(where))
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("n")
+        await pilot.pause()
+        assert stopped == []  # cancelled: nothing stopped
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: stopped, "stop_sweep")
+        assert stopped == [sweep]
+
+
+async def test_ascii_terminal_draws_the_sweep_in_ascii(runs_root, live):
+    from tuitrain.ui.app import TuitrainApp
+    from tuitrain.ui.screens.runs import RunsScreen
+
+    sweep = shootout(runs_root, live)
+    app = TuitrainApp(runs_root=runs_root, ascii_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.sweeps
+                    and app.screen.query_one(DataTable).row_count == 1, "the sweep's row")
+        assert app.screen.query_one(DataTable).get_row_at(0)[0].plain == ">"
+        app.post_message(navigation.OpenSweep(sweep))
+        screen = await opened(pilot)
+        firsts = [r[0] for r in table_rows(screen)]
+        assert all(cell.isascii() for cell in firsts) and firsts[1].startswith("*")  # the best member's star
+        assert all(line.glyph.isascii() for line in screen.query_one("#sweep-eval", LineChart).series_lines)
