@@ -30,6 +30,7 @@ from tuitrain.ui.runsweeps import SweepRow, SweepRowsMixin, read_sweeps, sweeps_
 from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.states import ACTIVE, FINISHED, STATE_STYLE, state_style  # noqa: F401 - API
 from tuitrain.ui.widgets.statictext import set_text
+from tuitrain.ui.widgets.sweeptable import values_label
 
 REFRESH_S = 1.0  # the list is read this often while a run is active…
 IDLE_EVERY = 3  # …and every IDLE_EVERY × REFRESH_S seconds while none is
@@ -277,8 +278,8 @@ class RunsScreen(SweepRowsMixin, TuitrainScreen):
             return entry.key, False, self.fold_mark(entry), cells
         key = str(entry.run_dir)
         cells = run_row(entry, now, theme, self.columns, bar_width, ascii_only, self.gpu_cells.get(key))
-        if depth:  # a member, under its sweep: its own part of the name, indented
-            label = entry.name.split("/", 1)[-1]
+        if depth:  # a member, under its sweep: its varied values (its name would be cut), indented
+            label = values_label(entry.sweep_values or {}) or entry.name.split("/", 1)[-1]
             cells = tuple(Text("  " + label) if c == "run" else cell for c, cell in zip(self.columns[1:], cells))
         marked = key in self.marked
         cell = Text(mark, style=f"bold {theme.accent or ''}".strip()) if marked else Text(" ")
