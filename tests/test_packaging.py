@@ -24,9 +24,12 @@ def test_wheel_carries_presets_and_themes(tmp_path: Path) -> None:
         "from tuitrain import paths\n"
         "print(paths.presets_dir()); print(paths.themes_dir())\n"
         "print(' '.join(sorted(paths.shipped_presets())))\n"
+        "print(' '.join(sorted(paths.shipped_sweeps())))\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert Path(out[0]) == site / "tuitrain" / "presets"
     assert Path(out[1]) == site / "tuitrain" / "themes"
     assert out[2].split() == ["ddp-cpu", "gpt-small", "grokking", "quickstart"]
+    assert out[3].split() == ["accumulation-tradeoff", "logging-cadence", "precision-toggles", "scheduler-shootout",
+                              "warmup-sensitivity"]

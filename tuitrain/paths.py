@@ -34,8 +34,14 @@ def shipped_presets() -> dict[str, Path]:
     return {p.stem: p for p in sorted(presets_dir().glob("*.toml"))}
 
 
+def shipped_sweeps() -> dict[str, Path]:
+    """Shipped sweeps (presets with a `[sweep]` table, in `presets/sweeps/`) by name, sorted."""
+    return {p.stem: p for p in sorted((presets_dir() / "sweeps").glob("*.toml"))}
+
+
 def resolve_preset_path(name_or_path: str) -> Path:
-    """A preset given as a path, or as the name of a shipped preset (`quickstart`).
+    """A preset given as a path, or as the name of a shipped preset (`quickstart`) or of a
+    shipped sweep (`scheduler-shootout`).
 
     A bare word that is neither a file nor a shipped preset is refused with the shipped
     preset it is closest to (`TuitrainError`: "unknown preset 'quickstrat' (did you mean
@@ -44,7 +50,7 @@ def resolve_preset_path(name_or_path: str) -> Path:
     path = Path(name_or_path).expanduser()
     if path.exists() or path.suffix == ".toml" or "/" in name_or_path:
         return path
-    shipped = shipped_presets()
+    shipped = {**shipped_sweeps(), **shipped_presets()}
     if name_or_path in shipped:
         return shipped[name_or_path]
     near = closest(name_or_path, list(shipped))

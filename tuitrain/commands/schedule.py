@@ -23,6 +23,10 @@ def register(subparsers: Any) -> None:
                    help="total optimizer updates (default: max_steps, else derived from the task's size)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="override a preset value (repeatable)")
+    p.add_argument("--grid", action="append", default=[], metavar="GROUP.KEY=V1,V2,…",
+                   help="overlay the curves of a sweep's members (as `tuitrain sweep` takes it; repeatable)")
+    p.add_argument("--zip", action="append", default=[], metavar="GROUP.KEY=V1,V2,…",
+                   help="keys varied together, as `tuitrain sweep --zip`")
     p.add_argument("--width", type=int, default=None, metavar="W", help="chart width in columns")
     p.add_argument("--height", type=int, default=None, metavar="H", help="chart height in rows")
     p.set_defaults(func=run_schedule)
@@ -106,6 +110,10 @@ def render(name: str, steps: list[int], lrs: list[float], warmup: int, width: in
 
 def run_schedule(ns: argparse.Namespace) -> int:
     """Entry point of `tuitrain schedule`."""
+    if ns.grid or ns.zip:
+        from tuitrain.commands.schedule_overlay import run_overlay
+
+        return run_overlay(ns)
     from tuitrain.config.preset import load_preset
     from tuitrain.config.rules import warmup_problem, warmup_suggestion
     from tuitrain.config.schedules import METRIC_DRIVEN, curve_steps, lr_curve

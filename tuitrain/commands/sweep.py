@@ -101,7 +101,8 @@ def _member_lines(info: Any) -> list[str]:
     for m in info.members:
         try:
             r = run_info(m.dir)
-            lines.append(progress_line(m.name.ljust(width), r.state, r.step, r.max_steps, r.last_loss))
+            loss = r.last_loss if r.state != "diverged" else None  # a NaN-filtered mean means nothing there
+            lines.append(progress_line(m.name.ljust(width), r.state, r.step, r.max_steps, loss))
         except (RunDirError, OSError):
             lines.append(progress_line(m.name.ljust(width), "unreadable", None, None, None))
     return lines

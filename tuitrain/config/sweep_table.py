@@ -198,13 +198,13 @@ def parse_parallel(value: Any) -> int | str:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SweepSyntaxError(f"parallel: expected a whole number >= 1 or \"per-gpu\", got {describe(value)}")
+        raise SweepSyntaxError(f"expected a whole number >= 1 or \"per-gpu\", got {describe(value)}")
     return value
 
 
-def _whole(name: str, value: Any, minimum: int) -> int:
+def _whole(value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SweepSyntaxError(f"{name}: expected a whole number >= {minimum}, got {describe(value)}")
+        raise SweepSyntaxError(f"expected a whole number >= {minimum}, got {describe(value)}")
     return value
 
 
@@ -229,7 +229,7 @@ def read_sweep_table(table: Any, report: Report) -> dict[str, Any]:
             if key == "parallel":
                 out[key] = parse_parallel(value)
             elif key in ("count", "seed"):
-                out[key] = _whole(key, value, 1 if key == "count" else 0)
+                out[key] = _whole(value, 1 if key == "count" else 0)
             else:
                 _read_axes(key, value, out[key], report)
         except SweepSyntaxError as bad:

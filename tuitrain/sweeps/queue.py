@@ -34,8 +34,8 @@ from tuitrain.sweeps.store import FORMAT, SweepError, SweepInfo, queue_alive, re
 __all__ = ["launch_sweep", "stop_sweep", "resume_sweep", "find_sweep", "sweep_named", "device_refusals", "QUEUE_LOG"]
 
 QUEUE_LOG = "queue.log"
-# The queue's own record of what it started and saw end (one JSON object a line).
-QUEUE_EVENTS = "queue.jsonl"
+# The queue process's command (the sweep directory and `--lock-fd N` follow).
+RUNNER = (sys.executable, "-m", "tuitrain.sweeps.runner")
 
 
 def device_refusals(members: list[Member]) -> dict[str, str]:
@@ -137,7 +137,7 @@ def start_queue(sweep_dir: Path) -> int:
         log_fd = os.open(sweep_dir / QUEUE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, file_mode())
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "tuitrain.sweeps.runner", str(sweep_dir), "--lock-fd", str(lock.fd)],
+                [*RUNNER, str(sweep_dir), "--lock-fd", str(lock.fd)],
                 stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT, start_new_session=True,
                 env=_child_env(), close_fds=True, pass_fds=(lock.fd,),
             )

@@ -68,8 +68,10 @@ def member_row(run_dir: Path, name: str, values: dict[str, Any]) -> dict[str, An
         row[f"final_eval_{base}"] = _finite(series.last)
     loss = history.series.get("loss")
     row["train_loss"] = _finite(summary.get("train_loss"))
-    if row["train_loss"] is None and loss is not None:
-        row["train_loss"] = loss.last  # the last logged loss (not finite when it diverged)
+    if info.state == "diverged":
+        row["train_loss"] = math.nan  # its loss became NaN/inf (JSON: null)
+    elif row["train_loss"] is None and loss is not None:
+        row["train_loss"] = loss.last  # the last logged loss (stopped, failed or running)
     row["train_samples_per_second"] = _finite(summary.get("train_samples_per_second"))
     if row["train_samples_per_second"] is None:
         row["train_samples_per_second"] = _finite(_mean(_values(history.series.get("samples_per_second"))))

@@ -23,6 +23,7 @@ from typing import Any
 from tuitrain.errors import TuitrainError
 from tuitrain.layout import ACTIVE_STATES, PRESET_TOML, latest_complete_checkpoint
 from tuitrain.runlock import RunLock
+from tuitrain.runs import launch
 from tuitrain.runs.registry import run_info
 from tuitrain.runs.rundir import RunDirError, read_run_json, update_run_json
 from tuitrain.sweeps.store import SweepInfo, read_sweep, update_sweep
@@ -53,28 +54,25 @@ def _never_started(run_dir: Path) -> bool:
 def start_member(run_dir: Path, gpu: str | None) -> None:
     """Start a member whose run directory the sweep claimed (its first start)."""
     from tuitrain.config import load_preset
-    from tuitrain.runs.launch import engine_argv, launch_env, start_supervised
 
     with RunLock.acquire(run_dir, "launcher") as lock:
         preset = load_preset(run_dir / PRESET_TOML)
-        env = launch_env(preset)
+        env = launch.launch_env(preset)
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         update_run_json(run_dir, sweep_gpu=gpu)
-        start_supervised(run_dir, engine_argv(preset, run_dir), env, lock)
+        launch.start_supervised(run_dir, launch.engine_argv(preset, run_dir), env, lock)
 
 
 def resume_member(run_dir: Path, gpu: str | None) -> None:
     """Continue a stopped member from its latest checkpoint (from scratch when it has none)."""
-    from tuitrain.runs.launch import resume
-
     if latest_complete_checkpoint(run_dir) is None:
         update_run_json(run_dir, state="queued", supervisor=None, supervisor_pid=None)
         return start_member(run_dir, gpu)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # resume's supervisor inherits this process's environment
     update_run_json(run_dir, sweep_gpu=gpu)
-    resume(run_dir)
+    launch.resume(run_dir)
 
 
 class Queue:

@@ -96,7 +96,7 @@ def parse_cli(grid: Iterable[str] = (), zip: Iterable[str] = (), sample: Iterabl
     try:
         par = parse_parallel(parallel) if parallel is not None else None
     except SweepSyntaxError as bad:
-        raise _fail(bad, "--") from None
+        raise _fail(bad, f"--parallel {parallel}: ") from None
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise SweepSpecError(f"--count {count}: expected a whole number >= 1")
     spec = SweepSpec(axes["--grid"], axes["--zip"], axes["--sample"], axes["--set"], count, seed, par)
