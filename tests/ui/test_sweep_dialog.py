@@ -124,3 +124,20 @@ async def test_launch_from_the_palette_opens_the_sweeps_screen(path, runs_root, 
                                                             {"optimizer.learning_rate": 0.003}]
         assert started == [(runs_root / "lrs").resolve()]
         assert app.screen.info.name == "lrs"
+
+
+async def test_a_presets_sweep_table_fills_the_axes(tmp_path, runs_root):
+    """A shipped sweep's `[sweep]` table: its zipped axes and parallel, ready to launch or change."""
+    path = tmp_path / "accumulation.toml"
+    shutil.copy(presets_dir() / "sweeps" / "accumulation-tradeoff.toml", path)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.push_screen(EditorScreen(path))
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.preset is not None, "the editor")
+        await pilot.press("ctrl+w")
+        await until(pilot, lambda: isinstance(app.screen, SweepDialog), "the dialog")
+        dialog = app.screen
+        assert [axis(dialog, i).axis for i in range(2)] == [
+            ("zip", "core.per_device_train_batch_size", "8,16,32"), ("zip", "core.gradient_accumulation_steps", "4,2,1")]
+        assert dialog.query_one("#sweep-parallel", Input).value == "1"
+        await previewed(pilot, dialog, "3 members: zip of per_device_train_batch_size, gradient_accumulation_steps (3)")

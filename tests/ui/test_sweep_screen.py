@@ -73,6 +73,7 @@ async def test_results_table_best_row_and_diverged(runs_root, live):
         # a diverged member is drawn distinctly from a failed or finished one
         diverged = screen.query_one("#sweep-table", DataTable).get_row_at(2)[3]
         assert "reverse" in str(diverged.style)
+        assert headers(screen)[7] == "train loss" and rows[2][7] == "NaN"  # its loss said, not hidden
         head = str(screen.query_one("#sweep-head").render())
         assert "3/6 done, 2 running, 1 queued" in head and "best ▲ linear, 0.1 (best eval" in head
         # the curves: every member with events, in its own colour and glyph

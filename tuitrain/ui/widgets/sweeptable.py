@@ -49,8 +49,10 @@ def text(row: dict[str, Any], column: str, value: Any) -> str:
     """A row's `value` in `column` as text (`–` where unknown)."""
     if column == "step":
         return f"{value if value is not None else 0}/{row.get('max_steps') or '?'}"
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None:
         return "–"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")  # a diverged member's loss
     if column == "peak_memory_bytes":
         kind = row.get("memory_kind")
         return human_bytes(value) + (f" {kind}" if kind else "")
