@@ -162,3 +162,21 @@ async def test_ascii_terminal_draws_the_sweep_in_ascii(runs_root, live):
         firsts = [r[0] for r in table_rows(screen)]
         assert all(cell.isascii() for cell in firsts) and firsts[1].startswith("*")  # the best member's star
         assert all(line.glyph.isascii() for line in screen.query_one("#sweep-eval", LineChart).series_lines)
+
+
+async def test_a_diverged_members_dashboard_says_so_distinctly(runs_root):
+    from tuitrain.ui.app import TuitrainApp
+    from tuitrain.ui.screens.dashboard import DashboardScreen
+
+    sweep = write_sweep(runs_root, "lrs", [
+        {"values": {"optimizer.learning_rate": 1e-3}},
+        {"values": {"optimizer.learning_rate": 1.0}, "state": "diverged", "steps": 15, "diverge_at": 12}])
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.post_message(navigation.OpenSweep(sweep))
+        await opened(pilot)
+        await pilot.press("down", "enter")  # the sweep screen → the member's dashboard, through the app
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "the member's dashboard")
+        status = app.screen.query_one("#status-text")
+        await until(pilot, lambda: "state diverged" in str(status.render()), "the state")
+        assert status.has_class("-diverged") and "sweep lrs" in str(status.render())
