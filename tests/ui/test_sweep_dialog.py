@@ -8,6 +8,7 @@ import json
 import shutil
 
 import pytest
+from _dashrun import ScreenApp
 from textual.widgets import Input, Select
 from waiting import until
 
@@ -35,7 +36,8 @@ async def dialog_on(pilot, path, field: str = "optimizer.lr_scheduler_type") -> 
     await until(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.preset is not None
                 and app.screen.query_one(GroupForm).rows(), "the editor")
     editor = app.screen
-    await editor.select_group(field.split(".")[0])
+    if editor.group != field.split(".")[0]:
+        await editor.select_group(field.split(".")[0])
     row = editor.query_one(GroupForm).rows()[field]
     (list(row.query(Input)) or list(row.query(Select)))[0].focus()
     await pilot.press("ctrl+w")
@@ -51,14 +53,41 @@ def axis(dialog, index: int) -> AxisRow:
     return list(dialog.query(AxisRow))[index]
 
 
-async def test_axes_show_the_member_count_and_every_lr_schedule(path, runs_root):
+async def alone(pilot) -> SweepDialog:
+    """The dialog as the editor opens it (on a bare app: the editor is slow to build)."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, SweepDialog), "the sweep dialog")
+    return pilot.app.screen
+
+
+def dialog_app(path, runs_root, **kwargs) -> ScreenApp:
+    from tuitrain.config import load_preset
+
+    preset = load_preset(path)
+    return ScreenApp(lambda: SweepDialog(path, task_name=preset.task.name, preset_sweep=preset.sweep,
+                                         runs_root=runs_root, **kwargs))
+
+
+async def test_ctrl_w_opens_the_dialog_on_the_focused_field(path, runs_root):
     app = TuitrainApp(runs_root=runs_root)
     async with app.run_test(size=(160, 48)) as pilot:
-        dialog = await dialog_on(pilot, path)
-        assert axis(dialog, 0).axis == ("grid", "optimizer.lr_scheduler_type", "")  # the focused field
+        dialog = await dialog_on(pilot, path, "core.max_steps")  # the group the editor opens on
+        assert axis(dialog, 0).axis == ("grid", "core.max_steps", "")  # the focused field
+        assert dialog.focused is axis(dialog, 0).query_one(".axis-values")  # its values next
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen), "back in the editor")
+
+
+async def test_axes_show_the_member_count_and_every_lr_schedule(path, runs_root):
+    app = dialog_app(path, runs_root, first_key="optimizer.lr_scheduler_type")
+    async with app.run_test(size=(160, 48)) as pilot:
+        dialog = await alone(pilot)
         await pilot.press(*"linear,cosine,constant")
         await previewed(pilot, dialog, "3 members: lr_scheduler_type (3)")
-        await pilot.press("ctrl+n", *"warmup_steps", "tab", *"0,100")
+        await pilot.press("ctrl+n")  # a second axis: the cursor in its field
+        await until(pilot, lambda: len(dialog.query(AxisRow)) == 2 and dialog.focused is axis(dialog, 1).query_one(
+            ".axis-key"), "the new axis")
+        dialog.focused.value = "warmup_steps"
+        axis(dialog, 1).query_one(".axis-values", Input).value = "0,100"
         await previewed(pilot, dialog, "6 members: lr_scheduler_type (3) × warmup_steps (2)")
         chart = dialog.query_one("#sweep-lr", LRChart)
         labels = [label for label, *_ in chart.schedules]
@@ -71,15 +100,13 @@ async def test_axes_show_the_member_count_and_every_lr_schedule(path, runs_root)
         assert "LR of 6 members" in chart.caption
         text = chart.render().plain
         assert "● linear, 0" in text and "✖ constant, 100" in text  # the legend names each member by its glyph
-        await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, EditorScreen), "back in the editor")
 
 
 async def test_a_bad_value_shows_its_one_line_error_and_launches_nothing(path, runs_root):
-    app = TuitrainApp(runs_root=runs_root)
+    app = dialog_app(path, runs_root, first_key="optimizer.lr_scheduler_type")
     async with app.run_test(size=(160, 48)) as pilot:
-        dialog = await dialog_on(pilot, path)
-        await pilot.press(*"linear,cosin")
+        dialog = await alone(pilot)
+        await pilot.press(*"linear,cosin")  # typed: the dialog reads what the keys wrote
         await until(pilot, lambda: dialog.error is not None, "the error")
         summary = str(dialog.query_one("#sweep-summary").render())
         assert "cosin" in summary and "\n" not in summary.strip()
@@ -88,8 +115,11 @@ async def test_a_bad_value_shows_its_one_line_error_and_launches_nothing(path, r
         await pilot.pause()
         assert isinstance(app.screen, SweepDialog) and list(runs_root.iterdir()) == []
         # zipped keys of different lengths: the member count cannot be told, and it says why
-        await pilot.press(*["backspace"] * 12, *"linear,cosine")
-        await pilot.press("ctrl+n", *"optimizer.warmup_ratio", "tab", *"0,0.1,0.2")
+        axis(dialog, 0).query_one(".axis-values", Input).value = "linear,cosine"
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: len(dialog.query(AxisRow)) == 2, "the new axis")
+        axis(dialog, 1).query_one(".axis-key", Input).value = "optimizer.warmup_ratio"
+        axis(dialog, 1).query_one(".axis-values", Input).value = "0,0.1,0.2"
         axis(dialog, 0).query_one(Select).value = "zip"
         axis(dialog, 1).query_one(Select).value = "zip"
         await until(pilot, lambda: dialog.error is not None and "equal lengths" in dialog.error, "the zip error")
@@ -130,13 +160,9 @@ async def test_a_presets_sweep_table_fills_the_axes(tmp_path, runs_root):
     """A shipped sweep's `[sweep]` table: its zipped axes and parallel, ready to launch or change."""
     path = tmp_path / "accumulation.toml"
     shutil.copy(presets_dir() / "sweeps" / "accumulation-tradeoff.toml", path)
-    app = TuitrainApp(runs_root=runs_root)
+    app = dialog_app(path, runs_root)
     async with app.run_test(size=(160, 48)) as pilot:
-        app.push_screen(EditorScreen(path))
-        await until(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.preset is not None, "the editor")
-        await pilot.press("ctrl+w")
-        await until(pilot, lambda: isinstance(app.screen, SweepDialog), "the dialog")
-        dialog = app.screen
+        dialog = await alone(pilot)
         assert [axis(dialog, i).axis for i in range(2)] == [
             ("zip", "core.per_device_train_batch_size", "8,16,32"), ("zip", "core.gradient_accumulation_steps", "4,2,1")]
         assert dialog.query_one("#sweep-parallel", Input).value == "1"

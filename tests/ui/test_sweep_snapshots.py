@@ -1,5 +1,5 @@
 """SVG snapshots where the sweep layouts matter: the Sweep screen at 80×24 and 160×48, the
-Runs screen with a sweep unfolded, the editor's sweep dialog at 80×24 (UPDATE_SNAPSHOTS=1
+Runs screen with a sweep unfolded, the sweep dialog at 80×24 (UPDATE_SNAPSHOTS=1
 rewrites them; look at the SVGs before committing). Every input is fixed: a finished
 sweep's events, its directory at a fixed path, UTC times, the default theme."""
 
@@ -18,7 +18,6 @@ from tuitrain.paths import presets_dir
 from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.dialogs.sweep import SweepDialog
 from tuitrain.ui.navigation import OpenSweep
-from tuitrain.ui.screens.editor import EditorScreen
 from tuitrain.ui.screens.runs import RunsScreen
 from tuitrain.ui.screens.sweep import SweepScreen
 
@@ -75,9 +74,8 @@ async def test_sweep_dialog_snapshot(snapshot_root, utc):
     shutil.copy(presets_dir() / "quickstart.toml", path)
     app = TuitrainApp(runs_root=snapshot_root / "runs", theme="tuitrain-dark")
     async with app.run_test(size=(80, 24)) as pilot:
-        app.push_screen(EditorScreen(path))
-        await until(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.preset is not None, "the editor")
-        await pilot.press("ctrl+w")
+        # over the Runs screen, not the editor (slow to build): the dialog's own layout is the point
+        app.push_screen(SweepDialog(path, task_name="char_gpt", runs_root=snapshot_root / "runs"))
         await until(pilot, lambda: isinstance(app.screen, SweepDialog), "the dialog")
         dialog = app.screen
         dialog.query(".axis-key").first(Input).value = "optimizer.lr_scheduler_type"
