@@ -156,3 +156,34 @@ async def test_the_palette_opens_a_sweep_by_name(runs_root):
         from tuitrain.ui.screens.sweep import SweepScreen
 
         await until(pilot, lambda: isinstance(app.screen, SweepScreen), "the sweep screen from the palette")
+
+
+async def test_a_sweep_that_ends_is_announced_once_and_a_diverged_member_at_once(runs_root, live):
+    import json
+
+    sweep = shootout(runs_root, live)
+    app = TuitrainApp(runs_root=runs_root)
+    bells = []
+    app.bell = lambda: bells.append(1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await listed(pilot, 1)
+        # the running and queued members end: one diverges, the others finish; the queue ends
+        info = json.loads((sweep / "sweep.json").read_text())
+        for entry, state in zip(info["members"][3:], ("diverged", "finished", "finished")):
+            run = sweep / entry["dir"]
+            record = json.loads((run / "run.json").read_text())
+            (run / "run.json").write_text(json.dumps({**record, "state": state, "error": "loss is nan at step 20"
+                                                      if state == "diverged" else None}))
+            with open(run / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps({"kind": "status", "t": 1.0, "state": state, "error": None}) + "\n")
+        info["queue"]["state"] = "finished"
+        (sweep / "sweep.json").write_text(json.dumps(info))
+        live.release()
+        screen.refresh_runs()
+        await until(pilot, lambda: any(n.message.startswith("Sweep shoot ended") for n in app._notifications),
+                    "the sweep's notice")
+        messages = [n.message for n in app._notifications]
+        assert any(m.startswith("Run shoot/lr_scheduler_type=cosine,warmup_ratio=0.1 diverged") for m in messages)
+        assert not any("finished" in m and m.startswith("Run shoot/") for m in messages)  # the sweep speaks for them
+        assert "6/6 done" in next(m for m in messages if m.startswith("Sweep shoot ended"))
+        assert len(bells) == 1

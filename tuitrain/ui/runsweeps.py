@@ -134,6 +134,18 @@ class SweepRowsMixin:
         }
         return tuple(cells[c] for c in columns if c)
 
+    def announce_sweeps(self, sweeps: list[SweepRow]) -> None:
+        """A notice and the bell when a sweep that was running has no member left to run."""
+        seen = getattr(self, "_sweeps_active", {})
+        now = {s.key: s.active for s in sweeps}
+        for sweep in sweeps:
+            if seen.get(sweep.key) and not sweep.active:
+                bad = sweep.counts.get("failed", 0) + sweep.counts.get("diverged", 0)
+                self.app.notify(f"Sweep {sweep.info.name} ended: {sweep.progress}",
+                                severity="warning" if bad else "information", markup=False)
+                self.app.bell()
+        self._sweeps_active = now
+
     def fold_mark(self, sweep: SweepRow) -> Text:
         """▾ for an unfolded sweep, ▸ for a folded one."""
         open_ = sweep.key in self.unfolded

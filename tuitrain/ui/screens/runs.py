@@ -242,6 +242,7 @@ class RunsScreen(SweepRowsMixin, TuitrainScreen):
             self.query_one("#runs-status", Static).update(f"Cannot list runs: {message.error}")
             return
         self._announce_transitions(message.runs)
+        self.announce_sweeps(message.sweeps)
         self.found = sorted(message.runs, key=lambda r: getattr(r, "started", None) or 0, reverse=True)
         self.gpu_cells = message.gpus
         self.sweeps = message.sweeps
@@ -253,10 +254,15 @@ class RunsScreen(SweepRowsMixin, TuitrainScreen):
             key = str(run.run_dir)
             before = self._states.get(key)
             self._states[key] = run.state
-            if before in ACTIVE and run.state in ("finished", "failed"):
-                severity = "information" if run.state == "finished" else "error"
-                detail = f": {run.error}" if run.state == "failed" and run.error else ""
-                self.app.notify(f"Run {run.name} {run.state}{detail}", severity=severity, markup=False)
+            if before not in ACTIVE or run.state not in ("finished", "failed", "diverged"):
+                continue
+            member = bool(getattr(run, "sweep", None))
+            if member and run.state == "finished":
+                continue  # its sweep says when all are done (`announce_sweeps`)
+            severity = "information" if run.state == "finished" else "error"
+            detail = f": {run.error}" if run.state in ("failed", "diverged") and run.error else ""
+            self.app.notify(f"Run {run.name} {run.state}{detail}", severity=severity, markup=False)
+            if not member:
                 self.app.bell()
 
     def _shown_runs(self) -> list:
