@@ -187,3 +187,13 @@ async def test_a_sweep_that_ends_is_announced_once_and_a_diverged_member_at_once
         assert not any("finished" in m and m.startswith("Run shoot/") for m in messages)  # the sweep speaks for them
         assert "6/6 done" in next(m for m in messages if m.startswith("Sweep shoot ended"))
         assert len(bells) == 1
+
+
+async def test_the_sweeps_bar_counts_members_not_started_yet(runs_root, live):
+    """A queued member does not know its steps: it counts as long as the others, not as nothing."""
+    shootout(runs_root, live)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await listed(pilot, 1)
+        # 40 + 40 + 25 + 20 + 12 + 0 steps of 6 × 40
+        assert rows(screen)[0][4].endswith("57%") and rows(screen)[0][5] == "137/240"

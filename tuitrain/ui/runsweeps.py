@@ -114,7 +114,12 @@ class SweepRowsMixin:
         as text and as a bar of every member's steps, the best of its members' metrics."""
         theme = self.app.current_theme
         steps = sum(r.step or 0 for r in members)
-        total = sum(r.max_steps or 0 for r in members)
+        # a member that has not started does not know its steps yet: count it as long as the longest known
+        known = [r.max_steps for r in members if r.max_steps]
+        total = 0
+        if known:
+            unlisted = max(0, len(sweep.info.members) - len(members))
+            total = sum(r.max_steps or max(known) for r in members) + unlisted * max(known)
         best = [r.best_metric for r in members if r.best_metric is not None]
         elapsed = [r.elapsed_s for r in members if getattr(r, "elapsed_s", None) is not None]
         state = "running" if sweep.active else ("stopped" if sweep.info.queue_state == "stopped" else "finished")
