@@ -197,3 +197,26 @@ async def test_the_sweeps_bar_counts_members_not_started_yet(runs_root, live):
         screen = await listed(pilot, 1)
         # 40 + 40 + 25 + 20 + 12 + 0 steps of 6 × 40
         assert rows(screen)[0][4].endswith("57%") and rows(screen)[0][5] == "137/240"
+
+
+async def test_a_stopped_sweep_is_said_stopped_not_ended(runs_root, live):
+    import json
+
+    sweep = shootout(runs_root, live)
+    app = TuitrainApp(runs_root=runs_root)
+    bells = []
+    app.bell = lambda: bells.append(1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await listed(pilot, 1)
+        info = json.loads((sweep / "sweep.json").read_text())
+        for entry in info["members"][3:5]:  # the running members stop (a checkpoint each); one stays queued
+            run = sweep / entry["dir"]
+            record = json.loads((run / "run.json").read_text())
+            (run / "run.json").write_text(json.dumps({**record, "state": "stopped"}))
+        info["queue"]["state"] = "stopped"
+        (sweep / "sweep.json").write_text(json.dumps(info))
+        live.release()
+        screen.refresh_runs()
+        await until(pilot, lambda: any(n.message.startswith("Sweep shoot stopped") for n in app._notifications),
+                    "the notice")
+        assert not any(n.message.startswith("Sweep shoot ended") for n in app._notifications) and not bells

@@ -140,15 +140,20 @@ class SweepRowsMixin:
         return tuple(cells[c] for c in columns if c)
 
     def announce_sweeps(self, sweeps: list[SweepRow]) -> None:
-        """A notice and the bell when a sweep that was running has no member left to run."""
+        """A notice and the bell when a sweep that was running has no member left to run; a
+        notice when it was stopped (by `s` here, or `tuitrain stop` elsewhere)."""
         seen = getattr(self, "_sweeps_active", {})
         now = {s.key: s.active for s in sweeps}
         for sweep in sweeps:
-            if seen.get(sweep.key) and not sweep.active:
-                bad = sweep.counts.get("failed", 0) + sweep.counts.get("diverged", 0)
-                self.app.notify(f"Sweep {sweep.info.name} ended: {sweep.progress}",
-                                severity="warning" if bad else "information", markup=False)
-                self.app.bell()
+            if not seen.get(sweep.key) or sweep.active:
+                continue
+            if sweep.info.queue_state == "stopped":
+                self.app.notify(f"Sweep {sweep.info.name} stopped: {sweep.progress}", markup=False)
+                continue
+            bad = sweep.counts.get("failed", 0) + sweep.counts.get("diverged", 0)
+            self.app.notify(f"Sweep {sweep.info.name} ended: {sweep.progress}",
+                            severity="warning" if bad else "information", markup=False)
+            self.app.bell()
         self._sweeps_active = now
 
     def fold_mark(self, sweep: SweepRow) -> Text:
