@@ -62,7 +62,7 @@ def write_member(sweep_dir: Path, sweep: str, values: dict, *, state: str = "fin
 
 
 def write_sweep(root: Path, name: str, members: list[dict], *, queue: str = "finished", parallel: int = 2,
-                axes: dict | None = None, created: float = T0) -> Path:
+                axes: dict | None = None, created: float = T0, refused: list[dict] = ()) -> Path:
     """A sweep directory: each of `members` is `write_member`'s keywords plus `values`."""
     sweep_dir = root / name
     sweep_dir.mkdir(parents=True)
@@ -81,7 +81,8 @@ def write_sweep(root: Path, name: str, members: list[dict], *, queue: str = "fin
     (sweep_dir / "sweep.json").write_text(json.dumps({
         "format": 1, "name": name, "preset": str(root / "preset.toml"), "created": created,
         "axes": axes or {"grid": grid, "zip": {}, "sample": {}, "set": {}}, "count": None, "seed": None,
-        "parallel": parallel, "members": entries, "queue": {"state": queue, "pid": None, "host": None}}, indent=2))
+        "parallel": parallel, "members": entries, "refused": list(refused),
+        "queue": {"state": queue, "pid": None, "host": None}}, indent=2))
     return sweep_dir
 
 

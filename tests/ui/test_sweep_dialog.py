@@ -167,3 +167,19 @@ async def test_a_presets_sweep_table_fills_the_axes(tmp_path, runs_root):
             ("zip", "core.per_device_train_batch_size", "8,16,32"), ("zip", "core.gradient_accumulation_steps", "4,2,1")]
         assert dialog.query_one("#sweep-parallel", Input).value == "1"
         await previewed(pilot, dialog, "3 members: zip of per_device_train_batch_size, gradient_accumulation_steps (3)")
+
+
+async def test_members_the_device_cannot_train_are_said_and_the_rest_launch(path, runs_root, monkeypatch):
+    from tuitrain.sweeps import queue
+
+    monkeypatch.setattr(queue, "start_queue", lambda sweep_dir: 0)
+    # the trainer's own device check runs in a child process; here it refuses one member
+    monkeypatch.setattr(queue, "device_refusals", lambda members: {members[1].name: "fp16 needs a CUDA device"})
+    app = dialog_app(path, runs_root, first_key="optimizer.learning_rate")
+    async with app.run_test(size=(160, 48)) as pilot:
+        dialog = await alone(pilot)
+        dialog.query(".axis-values").first(Input).value = "1e-3,3e-3"
+        await previewed(pilot, dialog, "2 members")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: not isinstance(app.screen, SweepDialog), "the launch")
+        assert [n.message for n in app._notifications] == ["refused learning_rate=0.003: fp16 needs a CUDA device"]

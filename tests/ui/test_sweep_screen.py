@@ -180,3 +180,15 @@ async def test_a_diverged_members_dashboard_says_so_distinctly(runs_root):
         status = app.screen.query_one("#status-text")
         await until(pilot, lambda: "state diverged" in str(status.render()), "the state")
         assert status.has_class("-diverged") and "sweep lrs" in str(status.render())
+
+
+async def test_members_the_device_refused_are_listed_one_line_each(runs_root):
+    sweep = write_sweep(runs_root, "prec", [{"values": {"precision.bf16": False}}], refused=[
+        {"name": "fp16=true", "values": {"precision.fp16": True},
+         "reason": "fp16 mixed precision needs a CUDA device (this one is cpu)\nmore detail"}])
+    app = Recorder(lambda: SweepScreen(sweep))
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await opened(pilot)
+        await until(pilot, lambda: screen.query_one("#sweep-refused").display, "the refused line")
+        assert str(screen.query_one("#sweep-refused").render()) == (
+            "refused fp16=true: fp16 mixed precision needs a CUDA device (this one is cpu)")

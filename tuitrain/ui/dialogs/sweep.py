@@ -130,9 +130,9 @@ class SweepDialog(ModalScreen[Path | None]):
     class Launched(Message):
         """`launch_sweep` returned the sweep's directory, or refused with `error`."""
 
-        def __init__(self, sweep_dir: Path | None, error: str | None = None) -> None:
+        def __init__(self, sweep_dir: Path | None, error: str | None = None, refused: list[str] = ()) -> None:
             super().__init__()
-            self.sweep_dir, self.error = sweep_dir, error
+            self.sweep_dir, self.error, self.refused = sweep_dir, error, list(refused)
 
     def __init__(self, preset_path: Path, *, task_name: str | None = None, first_key: str = "",
                  preset_sweep: dict | None = None, runs_root: Path | None = None) -> None:
@@ -331,18 +331,22 @@ class SweepDialog(ModalScreen[Path | None]):
     def _launch(self, spec, name: str | None) -> None:
         from tuitrain.sweeps.queue import launch_sweep
 
+        refused: list[str] = []
         try:
-            sweep_dir = launch_sweep(self.preset_path, spec, name=name, root=self.runs_root)
+            sweep_dir = launch_sweep(self.preset_path, spec, name=name, root=self.runs_root,
+                                     on_refused=lambda member, why: refused.append(f"{member}: {why}"))
         except TuitrainError as exc:
             self.post_message(self.Launched(None, str(exc).splitlines()[0]))
             return
-        self.post_message(self.Launched(sweep_dir))
+        self.post_message(self.Launched(sweep_dir, refused=refused))
 
     def on_sweep_dialog_launched(self, message: Launched) -> None:
         self.launching = False
         if message.error:
             self._show(message.error, error=True)
             return
+        for line in message.refused:  # members this device cannot train: the others run
+            self.app.notify(escape_controls(f"refused {line}", tab=" "), severity="warning", markup=False, timeout=10)
         self.dismiss(message.sweep_dir)
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -59,6 +59,7 @@ class SweepScreen(OverlayScreen):
         .panel { border: round $panel; height: 1fr; border-title-color: $text-muted; }
         .panel:focus-within { border: round $accent; }
         #sweep-head { height: auto; padding: 0 1; }
+        #sweep-refused { height: auto; max-height: 4; padding: 0 1; color: $warning; }
         #sweep-table-panel { height: auto; max-height: 45%; min-height: 5; }
         #sweep-table { height: auto; max-height: 100%; }
         .row { height: 1fr; }
@@ -122,6 +123,7 @@ class SweepScreen(OverlayScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sweep-head", markup=False)
+        yield Static("", id="sweep-refused", markup=False)
         with Vertical(id="sweep-table-panel", classes="panel"):
             yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="row"):
@@ -243,6 +245,12 @@ class SweepScreen(OverlayScreen):
                 parts.append(f"best {mark} {self.labels.get(key, row.get('member'))} "
                              f"({sweeptable.header(metric, {})} {sweeptable.text(row, metric, row.get(metric))})")
         set_text(self.query_one("#sweep-head", Static), visible(" · ".join(parts)).plain)
+        # members this device cannot train, refused before the sweep started: one line each
+        refused = [f"refused {r.get('name')}: {str(r.get('reason') or '').splitlines()[0] if r.get('reason') else '?'}"
+                   for r in info.refused]
+        box = self.query_one("#sweep-refused", Static)
+        box.display = bool(refused)
+        set_text(box, visible("\n".join(refused)).plain)
 
     def draw(self) -> None:
         labels = [self.labels.get(str(d), d.name) for d in self.run_dirs]
