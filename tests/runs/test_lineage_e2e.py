@@ -107,7 +107,8 @@ def test_rewind_then_resume_latest_then_fork(isolated):
         "run": "base", "run_dir": str(base.resolve()), "checkpoint": "checkpoint-40", "step": 40}
     start = events(fork, "start")[0]
     assert (start["step"], start["resumed_from"]) == (40, "checkpoint-40")
-    assert start["parent"] == {"run": "base", "run_dir": str(base.resolve()), "checkpoint": "checkpoint-40", "step": 40}
+    assert start["parent"] == {"run": "base", "run_dir": str(base.resolve()), "checkpoint": "checkpoint-40", "step": 40,
+                               "fork": True}
     assert [e["step"] for e in events(fork, "train")] == [45, 50]
     assert checkpoints(fork) == ["checkpoint-40", "checkpoint-50"]
     assert "max_steps = 50" in (fork / "preset.toml").read_text()

@@ -15,6 +15,9 @@ import sys
 import textwrap
 
 from tests.sweeps.conftest import FAKE_QUEUE, wait_for
+from tuitrain import cli
+from tuitrain.runs.fork import fork_name
+from tuitrain.runs.names import check_name
 from tuitrain.runs.registry import find_run, list_runs, run_info
 from tuitrain.sweeps.queue import launch_sweep, resume_sweep, stop_sweep
 from tuitrain.sweeps.spec import parse_cli
@@ -70,15 +73,18 @@ def test_members_are_runs_found_by_sweep_name_and_prefix(tiny, fake_queue):
     assert find_run("shoot/lr_scheduler_type=l").name == "shoot/lr_scheduler_type=linear"
     assert {r.name for r in list_runs(everywhere=False)} == {"shoot/lr_scheduler_type=linear",
                                                              "shoot/lr_scheduler_type=cosine"}
+    assert check_name(fork_name(member.name, 2)) == "shoot-lr_scheduler_type=cosine-from-2"  # a fork's default name
 
 
-def test_a_failed_member_does_not_stop_the_others(tiny, fake_queue):
+def test_a_failed_member_does_not_stop_the_others(tiny, fake_queue, capsys):
     spec = parse_cli(grid=["optimizer.learning_rate=0.01,5,0.02"], sets=["core.max_steps=4"])
     sweep_dir = launch_sweep(tiny, spec, name="crashy")
     wait_for(lambda: finished(sweep_dir))
     states = {m.name: run_info(m.dir).state for m in read_sweep(sweep_dir).members}
     assert states == {"learning_rate=0.01": "finished", "learning_rate=5": "failed", "learning_rate=0.02": "finished"}
     assert progress_text(read_sweep(sweep_dir)) == "3/3 done, 1 failed"
+    assert cli.main(["ls"]) == 0
+    assert "sweep crashy: 3/3 done, 1 failed (queue finished; `tuitrain sweep show crashy`)" in capsys.readouterr().out
 
 
 def test_per_gpu_gives_each_running_member_its_own_gpu(tiny, fake_queue, monkeypatch):

@@ -14,9 +14,9 @@ EXPECTED = {
     "scheduler-shootout": ["lr_scheduler_type=constant_with_warmup", "lr_scheduler_type=linear",
                            "lr_scheduler_type=cosine"],
     "warmup-sensitivity": ["warmup_ratio=0", "warmup_ratio=0.1", "warmup_ratio=0.2"],
-    "accumulation-tradeoff": ["per_device_train_batch_size=8,gradient_accumulation_steps=4",
-                              "per_device_train_batch_size=16,gradient_accumulation_steps=2",
-                              "per_device_train_batch_size=32,gradient_accumulation_steps=1"],
+    "accumulation-tradeoff": ["per_device_train_batch_size=4,gradient_accumulation_steps=4",
+                              "per_device_train_batch_size=8,gradient_accumulation_steps=2",
+                              "per_device_train_batch_size=16,gradient_accumulation_steps=1"],
     "precision-toggles": ["bf16=false,fp16=false,activation_checkpointing=false",
                           "bf16=true,fp16=false,activation_checkpointing=false",
                           "bf16=false,fp16=true,activation_checkpointing=false",
@@ -38,4 +38,4 @@ def test_a_shipped_sweep_expands_to_its_members(name):
     assert preset.sweep["parallel"] == 1
     if name == "accumulation-tradeoff":
         assert {global_batch_size(m.preset.args.per_device_train_batch_size, 1,
-                                  m.preset.args.gradient_accumulation_steps) for m in members} == {32}
+                                  m.preset.args.gradient_accumulation_steps) for m in members} == {16}

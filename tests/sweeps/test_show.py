@@ -71,6 +71,7 @@ def test_rows_hold_the_members_results(shoot):
     assert (cosine["best_eval_loss"], cosine["final_eval_loss"]) == (1.6, 1.6)
     assert cosine["best_eval_accuracy"] == pytest.approx(1 / 1.6)
     assert cosine["train_loss"] == 2.0 and cosine["train_samples_per_second"] == 90.0
+    assert cosine["train_tokens_per_second"] == 90.0 * 128  # its samples/s times the 128 tokens a sample holds
     assert cosine["peak_memory_bytes"] == 310 * 2**20 and cosine["memory_kind"] == "host"
     assert cosine["wall_s"] == pytest.approx(42.0)
     assert constant["state"] == "diverged" and constant["best_eval_loss"] == 3.0

@@ -69,9 +69,25 @@ def cmd_ls(args: argparse.Namespace) -> int:
             print(f"\n{escape_controls(r.name)} {r.state}: {escape_controls(r.error.splitlines()[0])}")
         elif r.summary and r.state == "finished":
             print(f"\n{escape_controls(r.name)} trained: {format_summary(r.summary)}")
+    _print_sweeps({r.run_dir.parent for r in runs if r.sweep})
     if hidden:
         print(f"\n{outside}")
     return 0
+
+
+def _print_sweeps(folders: set) -> None:
+    """A line per sweep whose members are listed: `sweep shoot: 3/6 done, 2 running, 1 queued`."""
+    from tuitrain.sweeps.queue import sweep_named
+    from tuitrain.sweeps.store import SweepError, progress_text
+
+    for folder in sorted(folders):
+        try:
+            info = sweep_named(folder)
+        except SweepError:
+            continue
+        if info is not None:
+            print(f"\nsweep {escape_controls(info.name)}: {progress_text(info)} (queue {info.queue_state}; "
+                  f"`tuitrain sweep show {escape_controls(info.name)}`)")
 
 
 def format_event(event: dict[str, Any]) -> str:

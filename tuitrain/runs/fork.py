@@ -40,8 +40,9 @@ _STATE_BYTES = 64 * 1024 * 1024
 
 
 def fork_name(parent_name: str, step: int) -> str:
-    """The default name of a fork of `parent_name` at `step`: `<parent>-from-<step>`."""
-    return f"{parent_name}-from-{step}"
+    """The default name of a fork of `parent_name` at `step`: `<parent>-from-<step>` (a sweep
+    member's `shoot/lr=0.1` gives `shoot-lr=0.1-from-300`: the fork is a run of its own)."""
+    return f"{parent_name.replace('/', '-')}-from-{step}"
 
 
 def fork(run: RunInfo | str | Path, checkpoint: str | None = None, name: str | None = None,

@@ -191,13 +191,14 @@ def checkpoint_to_resume(run_dir: Path, name: str, checkpoint: str | None) -> st
 
 
 def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: Iterable[str] = (),
-           detach: bool = True, trust_owner: bool = False) -> RunInfo:
+           detach: bool = True, trust_owner: bool = False, env: dict[str, str] | None = None) -> RunInfo:
     """Continue a stopped, finished or failed run in its own directory from a checkpoint.
 
     A `checkpoint` older than the run's newest one *rewinds* the run (`lineage.rewind`): the
     later checkpoints are set aside in `rewound/<time>/` and the run follows the new line.
     A run directory owned by another user is refused unless `trust_owner` (its plug-in code
-    would run as you).
+    would run as you). `env` is added to the trainer's environment last (a sweep queue's
+    `CUDA_VISIBLE_DEVICES` for the member's GPU).
     """
     info = _as_info(run)
     run_dir = info.run_dir
@@ -233,7 +234,7 @@ def resume(run: RunInfo | str | Path, checkpoint: str | None = None, overrides: 
                         supervisor=None, supervisor_pid=None, exit_code=None, ended=None, error=None,
                         final_status_lost=None, trained_before=trained, **fields)
         argv = engine_argv(preset, run_dir, chosen, lineage)
-        start_supervised(run_dir, argv, launch_env(preset), lock)
+        start_supervised(run_dir, argv, {**launch_env(preset), **(env or {})}, lock)
     if not detach:
         _wait_started(run_dir)
     return run_info(run_dir)

@@ -75,12 +75,24 @@ def member_row(run_dir: Path, name: str, values: dict[str, Any]) -> dict[str, An
     row["train_samples_per_second"] = _finite(summary.get("train_samples_per_second"))
     if row["train_samples_per_second"] is None:
         row["train_samples_per_second"] = _finite(_mean(_values(history.series.get("samples_per_second"))))
-    tokens = history.series.get("train_tokens_per_second") or history.series.get("tokens_per_second")
-    row["train_tokens_per_second"] = _finite(tokens.last) if tokens is not None else None
+    row["train_tokens_per_second"] = _tokens_rate(history, row["train_samples_per_second"])
     device = history.start.get("device") if history.start else None
     row["peak_memory_bytes"], row["memory_kind"] = _peak_memory(history, device if isinstance(device, dict) else None)
     row["wall_s"] = round(info.elapsed_s, 3) if info.elapsed_s is not None else None
     return {**{c: None for c in COLUMNS}, "best_eval_loss": None, "final_eval_loss": None, **row}
+
+
+def _tokens_rate(history: RunHistory, samples_rate: float | None) -> float | None:
+    """Tokens/s over the run: HF's `train_tokens_per_second` when the run counted input tokens,
+    else the run's samples/s times the tokens per sample its train events show."""
+    counted = history.series.get("train_tokens_per_second")
+    if counted is not None:
+        return _finite(counted.last)
+    tokens, samples = history.series.get("tokens_per_second"), history.series.get("samples_per_second")
+    if tokens is None or samples is None or samples_rate is None:
+        return None
+    per_sample = _finite(tokens.last) and _finite(samples.last) and tokens.last / samples.last
+    return round(samples_rate * per_sample, 3) if per_sample else None
 
 
 def _mean(values: list[float]) -> float | None:

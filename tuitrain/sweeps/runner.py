@@ -22,7 +22,7 @@ from typing import Any
 
 from tuitrain.errors import TuitrainError
 from tuitrain.layout import ACTIVE_STATES, PRESET_TOML, latest_complete_checkpoint
-from tuitrain.runlock import RunLock
+from tuitrain.runlock import RunInUseError, RunLock
 from tuitrain.runs import launch
 from tuitrain.runs.registry import run_info
 from tuitrain.runs.rundir import RunDirError, read_run_json, update_run_json
@@ -69,10 +69,8 @@ def resume_member(run_dir: Path, gpu: str | None) -> None:
     if latest_complete_checkpoint(run_dir) is None:
         update_run_json(run_dir, state="queued", supervisor=None, supervisor_pid=None)
         return start_member(run_dir, gpu)
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # resume's supervisor inherits this process's environment
     update_run_json(run_dir, sweep_gpu=gpu)
-    launch.resume(run_dir)
+    launch.resume(run_dir, env={"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None)
 
 
 class Queue:
@@ -157,6 +155,10 @@ class Queue:
                     resume_member(m.dir, gpu)
                 else:
                     start_member(m.dir, gpu)
+            except RunInUseError:  # started meanwhile by someone else (a `resume` by hand): it runs
+                self.running[m.name] = None
+                log_event(self.dir, event="start", member=m.name, gpu=None, by="another process")
+                continue
             except TuitrainError as exc:  # this member cannot start; the others go on
                 update_run_json(m.dir, state="failed", ended=time.time(), error=exc.one_line())
                 log_event(self.dir, event="end", member=m.name, state="failed", error=str(exc))
