@@ -157,9 +157,11 @@ async def test_launch_from_the_palette_opens_the_sweeps_screen(path, runs_root, 
 
 
 async def test_a_presets_sweep_table_fills_the_axes(tmp_path, runs_root):
-    """A shipped sweep's `[sweep]` table: its zipped axes and parallel, ready to launch or change."""
+    """A preset's `[sweep]` table (as the shipped sweeps have): its axes and parallel, ready to launch or change."""
     path = tmp_path / "accumulation.toml"
-    shutil.copy(presets_dir() / "sweeps" / "accumulation-tradeoff.toml", path)
+    path.write_text((presets_dir() / "quickstart.toml").read_text() + (
+        '\n[sweep]\nparallel = 1\n\n[sweep.zip]  # a fixed global batch\n'
+        '"core.per_device_train_batch_size" = [8, 16, 32]\n"core.gradient_accumulation_steps" = [4, 2, 1]\n'))
     app = dialog_app(path, runs_root)
     async with app.run_test(size=(160, 48)) as pilot:
         dialog = await alone(pilot)
