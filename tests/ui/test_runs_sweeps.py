@@ -220,3 +220,21 @@ async def test_a_stopped_sweep_is_said_stopped_not_ended(runs_root, live):
         await until(pilot, lambda: any(n.message.startswith("Sweep shoot stopped") for n in app._notifications),
                     "the notice")
         assert not any(n.message.startswith("Sweep shoot ended") for n in app._notifications) and not bells
+
+
+async def test_an_unreadable_sweep_json_leaves_its_members_listed_and_says_why(runs_root):
+    sweep = write_sweep(runs_root, "broken", [{"values": {"optimizer.warmup_ratio": w}} for w in (0.0, 0.1)])
+    (sweep / "sweep.json").write_text("{not json")
+    write_run(runs_root, "lonely", started=T0 - 50)
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        await until(pilot, lambda: isinstance(screen, RunsScreen) and screen.loaded
+                    and screen.query_one(DataTable).row_count == 3, "every run listed")
+        assert screen.sweeps == [] and {r[1] for r in rows(screen)} == {
+            "broken/warmup_ratio=0", "broken/warmup_ratio=0.1", "lonely"}  # each on its own row, by its name
+        from tuitrain.ui.navigation import OpenSweep
+
+        app.post_message(OpenSweep(sweep))
+        await until(pilot, lambda: any("Cannot open the sweep" in n.message for n in app._notifications), "the notice")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen), "back on the runs")

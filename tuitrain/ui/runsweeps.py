@@ -89,6 +89,8 @@ class SweepRowsMixin:
                 members.setdefault(str(sweep.info.dir), []).append(run)
         for key, sweep in by_dir.items():
             listed = members.get(key, [])
+            if not listed:
+                continue  # none of its members in this list (a sweep outside the runs root shown)
             matching = [r for r in listed if str(Path(r.run_dir)) in shown]
             if self.terms and not matching and not all(t in sweep.info.name.lower() for t in self.terms):
                 continue
