@@ -192,3 +192,21 @@ async def test_members_the_device_refused_are_listed_one_line_each(runs_root):
         await until(pilot, lambda: screen.query_one("#sweep-refused").display, "the refused line")
         assert str(screen.query_one("#sweep-refused").render()) == (
             "refused fp16=true: fp16 mixed precision needs a CUDA device (this one is cpu)")
+
+
+async def test_the_table_and_curves_follow_a_member_that_logs(runs_root, live):
+    import json
+    import time
+
+    sweep = shootout(runs_root, live)
+    app = Recorder(lambda: SweepScreen(sweep))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await opened(pilot)
+        assert table_rows(screen)[3][4] == "20/40"
+        run = sweep / "lr_scheduler_type=cosine,warmup_ratio=0.1"
+        with open(run / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps({"kind": "train", "t": time.time(), "step": 21, "loss": 0.25,
+                                 "learning_rate": 1e-4}) + "\n")
+        await until(pilot, lambda: table_rows(screen)[3][4] == "21/40", "the new step in the table")
+        loss = screen.query_one("#sweep-loss", LineChart)
+        await until(pilot, lambda: loss.series_lines[3].series.xs[-1] == 21, "the new step on the chart")

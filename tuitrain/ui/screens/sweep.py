@@ -40,7 +40,9 @@ from tuitrain.ui.widgets.smoothing import DEFAULT_WEIGHT
 from tuitrain.ui.widgets.states import state_style
 from tuitrain.ui.widgets.statictext import set_text
 
-RESULTS_EVERY_S = 3.0  # the results are read again this often while a member logs (every pass otherwise)
+RESULTS_EVERY_S = 3.0  # the results are read again at most this often while members log…
+READ_COST_FACTOR = 10  # …or ten times as long as the last read took (every member's log, whole)
+IDLE_FACTOR = 4  # with no new event, every four intervals (states change without events)
 CHARTS = (("#sweep-eval", "eval_loss", 0.0), ("#sweep-loss", "loss", DEFAULT_WEIGHT),
           ("#sweep-lr", "learning_rate", 0.0))
 
@@ -120,6 +122,7 @@ class SweepScreen(OverlayScreen):
         self._read = ""  # what the worker last posted (it posts again only on a change)
         self._read_at = 0.0
         self._owed = False
+        self._read_cost = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sweep-head", markup=False)
@@ -151,10 +154,12 @@ class SweepScreen(OverlayScreen):
         from tuitrain.sweeps import results, store
 
         now = time.monotonic()
-        if changed and now - self._read_at < RESULTS_EVERY_S and self._read:
-            self._owed = True  # read once the members quiet down or the interval is up
-            return
-        if not changed and not self._owed and now - self._read_at < RESULTS_EVERY_S:
+        self._owed = self._owed or changed
+        # at most every RESULTS_EVERY_S (longer when reading takes long: big logs), after new
+        # events; now and then without any (the queue's and the members' states move on their own)
+        interval = max(RESULTS_EVERY_S, READ_COST_FACTOR * self._read_cost)
+        since = now - self._read_at
+        if self._read and not (self._owed and since >= interval) and since < IDLE_FACTOR * interval:
             return
         self._read_at, self._owed = now, False
         try:
@@ -163,6 +168,7 @@ class SweepScreen(OverlayScreen):
             error = None
         except (TuitrainError, OSError) as exc:
             info, progress, rows, error = self.info, self.progress, self.rows, str(exc)
+        self._read_cost = time.monotonic() - now
         seen = repr((info.queue_state if info else None, progress, rows, error))
         if seen != self._read:
             self._read = seen
