@@ -194,10 +194,13 @@ async def test_members_the_device_refused_are_listed_one_line_each(runs_root):
             "refused fp16=true: fp16 mixed precision needs a CUDA device (this one is cpu)")
 
 
-async def test_the_table_and_curves_follow_a_member_that_logs(runs_root, live):
+async def test_the_table_and_curves_follow_a_member_that_logs(runs_root, live, monkeypatch):
     import json
     import time
 
+    from tuitrain.ui.screens import sweep as sweep_screen
+
+    monkeypatch.setattr(sweep_screen, "RESULTS_EVERY_S", 0.2)  # not 3 s: the test waits for the next read
     sweep = shootout(runs_root, live)
     app = Recorder(lambda: SweepScreen(sweep))
     async with app.run_test(size=(160, 48)) as pilot:
