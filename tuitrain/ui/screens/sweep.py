@@ -128,7 +128,7 @@ class SweepScreen(OverlayScreen):
         yield Static("", id="sweep-head", markup=False)
         yield Static("", id="sweep-refused", markup=False)
         with Vertical(id="sweep-table-panel", classes="panel"):
-            yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True, fixed_columns=1)
         with Horizontal(classes="row"):
             with Vertical(id="sweep-eval-panel", classes="panel"):
                 yield LineChart("eval loss", y_label="loss", empty="no eval yet", id="sweep-eval")
