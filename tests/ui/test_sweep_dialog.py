@@ -185,3 +185,25 @@ async def test_members_the_device_cannot_train_are_said_and_the_rest_launch(path
         await pilot.press("ctrl+l")
         await until(pilot, lambda: not isinstance(app.screen, SweepDialog), "the launch")
         assert [n.message for n in app._notifications] == ["refused learning_rate=0.003: fp16 needs a CUDA device"]
+
+
+async def test_sampled_members_are_the_ones_previewed_and_launched(path, runs_root, monkeypatch):
+    """Random search: no seed typed, so the dialog draws one; the draws previewed are the ones launched."""
+    from tuitrain.sweeps import queue
+
+    monkeypatch.setattr(queue, "start_queue", lambda sweep_dir: 0)
+    app = dialog_app(path, runs_root, first_key="optimizer.learning_rate")
+    async with app.run_test(size=(160, 48)) as pilot:
+        dialog = await alone(pilot)
+        axis(dialog, 0).query_one(Select).value = "sample"
+        dialog.query(".axis-values").first(Input).value = "loguniform(1e-4,1e-2)"
+        dialog.query_one("#sweep-count", Input).value = "3"
+        dialog.query_one("#sweep-name", Input).value = "lr-search"
+        await previewed(pilot, dialog, "3 members: learning_rate ~ loguniform(0.0001, 0.01) (3 draws, seed ")
+        previewed_lrs = [args.learning_rate for _, args, _, _ in dialog.query_one("#sweep-lr", LRChart).schedules]
+        assert len(set(previewed_lrs)) == 3 and all(1e-4 <= lr <= 1e-2 for lr in previewed_lrs)
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: not isinstance(app.screen, SweepDialog), "the launch")
+        sweep = json.loads((runs_root / "lr-search" / "sweep.json").read_text())
+        assert sweep["seed"] == dialog.drawn_seed
+        assert [m["values"]["optimizer.learning_rate"] for m in sweep["members"]] == previewed_lrs
