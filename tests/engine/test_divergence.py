@@ -1,5 +1,6 @@
 """A run whose loss turns NaN/inf stops as `diverged`, with a checkpoint saved first, and the
-check costs no per-step host sync: it is made at logging steps only."""
+check costs no per-step host sync: it is made at logging steps only. A lone bad batch whose
+update leaves the weights finite is ridden over, as transformers does."""
 
 from __future__ import annotations
 
@@ -62,3 +63,22 @@ def test_with_the_nan_filter_the_logged_loss_stays_finite_and_the_run_still_stop
     assert run(preset, tmp_path) == 0
     assert [e["step"] for e in events(tmp_path, "train")] == [2]
     assert events(tmp_path, "status")[-1]["state"] == "diverged"
+
+
+def test_a_lone_nan_batch_that_leaves_the_weights_finite_does_not_stop_the_run(tmp_path, monkeypatch):
+    """`loss + nan` logs NaN but its gradient is the loss's own: the weights stay finite, and the
+    run goes on to the end (transformers' logging_nan_inf_filter rides over such a batch too)."""
+    from tuitrain.engine import trainer as trainer_mod
+
+    real = trainer_mod.model_loss
+    calls = {"n": 0}
+
+    def blip(model, batch, spec, num_items):
+        loss, outputs = real(model, batch, spec, num_items)
+        calls["n"] += 1
+        return (loss + torch.tensor(float("nan")) if calls["n"] == 3 else loss), outputs
+
+    monkeypatch.setattr(trainer_mod, "model_loss", blip)
+    assert run(regression_preset(max_steps=8, logging_steps=4), tmp_path) == 0
+    assert [e["step"] for e in events(tmp_path, "train")] == [4, 8]
+    assert events(tmp_path, "status")[-1]["state"] == "finished"

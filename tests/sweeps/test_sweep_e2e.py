@@ -24,6 +24,7 @@ def tuitrain(*args: str) -> subprocess.CompletedProcess:
 
 def test_a_foreground_sweep_with_a_diverging_member(tiny, tmp_path):
     done = tuitrain("sweep", str(tiny), "--grid", "optimizer.learning_rate=0.01,1e6", "--set", "core.max_steps=12",
+                    "--set", "optimizer.max_grad_norm=0",
                     "--parallel", "2", "--name", "e2e")
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -41,6 +42,8 @@ def test_a_foreground_sweep_with_a_diverging_member(tiny, tmp_path):
     assert "e2e/learning_rate=1e+06" in listing and "diverged" in listing
     tail = tuitrain("tail", "e2e/learning_rate=1e", "-n", "1")
     assert tail.returncode == 0 and "diverged" in tail.stdout
+    rss = json.loads((diverged / "run.json").read_text())["peak_rss_bytes"]
+    assert rss > 50 * 2**20 and re.search(r"\d+ MiB host", table)  # the trainer's peak memory, recorded as it ended
     start = json.loads((diverged / "metrics.jsonl").read_text().splitlines()[0])
     assert start["config"]["optimizer.learning_rate"] == 1e6
 

@@ -1,9 +1,6 @@
-"""Memory figures for `train` events: CUDA's (GiB) on a GPU, the trainer's peak RSS elsewhere."""
+"""CUDA memory figures for `train` events (GiB); nothing on a CPU."""
 
 from __future__ import annotations
-
-import resource
-import sys
 
 import torch
 
@@ -14,16 +11,10 @@ def memory_fields(device: torch.device, peak: bool = True) -> dict[str, float]:
     """`gpu_mem_allocated_gib`, `gpu_mem_reserved_gib` and (with `peak`) `gpu_mem_peak_gib`,
     whose counter is reset so each logging window reports its own peak."""
     if device.type != "cuda":
-        return {"host_rss_peak_bytes": host_rss_peak_bytes()}
+        return {}
     out = {"gpu_mem_allocated_gib": round(torch.cuda.memory_allocated(device) / GIB, 4),
            "gpu_mem_reserved_gib": round(torch.cuda.memory_reserved(device) / GIB, 4)}
     if peak:
         out["gpu_mem_peak_gib"] = round(torch.cuda.max_memory_allocated(device) / GIB, 4)
         torch.cuda.reset_peak_memory_stats(device)
     return out
-
-
-def host_rss_peak_bytes() -> int:
-    """This process's peak resident set size in bytes (getrusage: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)

@@ -30,7 +30,8 @@ class LogWindow:
         self.reset()
 
     def reset(self) -> None:
-        self.nonfinite = 0  # NaN/inf losses seen since the last log (the divergence stop reads it)
+        # NaN/inf losses among the `folded` ones since the last log (the divergence stop reads them)
+        self.nonfinite = self.folded = 0
         self.losses: list[torch.Tensor] = []
         self.updates: list[int] = []  # updates of the window done before each loss
         self.sum = 0.0  # losses folded so far (and a resumed window's)
@@ -51,6 +52,7 @@ class LogWindow:
             total = self.sum
             for value, done in zip(torch.stack(self.losses).double().tolist(), self.updates):
                 self.nonfinite += not math.isfinite(value)
+                self.folded += 1
                 total += value if not self.nan_filter or math.isfinite(value) else total / (done + 1)
             self.sum = total
             self.losses.clear()

@@ -442,10 +442,11 @@ class Trainer:
         if window.steps == 0:  # nothing since the last log (HF: global_step > last logged step)
             return
         loss_sum = window.fold()
-        bad = float(window.nonfinite)
+        bad, folded = float(window.nonfinite), float(window.folded)
         if self.ctx.world_size > 1:  # one all-reduce: every rank agrees on the loss and on divergence
-            loss_sum, bad = all_reduce_mean(torch.tensor([loss_sum, bad], device=self.device), self.ctx).tolist()
-        if bad > 0 or not math.isfinite(loss_sum):
+            loss_sum, bad, folded = all_reduce_mean(
+                torch.tensor([loss_sum, bad, folded], device=self.device), self.ctx).tolist()
+        if bad > 0 and self._diverged(all_bad=bad >= folded >= 2):
             self.diverged = "NaN/inf"
         elapsed = max(time.perf_counter() - window.t0, 1e-9)
         state.loss_total += loss_sum
@@ -463,6 +464,20 @@ class Trainer:
         progress.update(state.global_step, fields["loss"], fields["learning_rate"],
                         fields["samples_per_second"], fields.get("tokens_per_second"))
         window.reset()
+
+    def _diverged(self, all_bad: bool) -> bool:
+        """After a logging window with a NaN/inf loss: has training diverged? Yes when every loss
+        of a window of several was NaN/inf, or the weights are no longer finite (one check, made
+        only then);
+        a lone bad batch whose update left the weights finite is ridden over, as transformers does
+        (`logging_nan_inf_filter`, fp16's skipped steps)."""
+        if all_bad:
+            return True
+        local = [p.to_local() if hasattr(p, "to_local") else p for p in self.parameters]  # FSDP: this rank's shards
+        finite = torch.stack([torch.isfinite(p.detach()).all() for p in local]).all().float()
+        if self.ctx.world_size > 1:  # a sharded model: each rank checks its shards; any bad one counts
+            finite = all_reduce_mean(finite, self.ctx)
+        return bool(finite.item() < 1.0)
 
     def _tokens_seen_fields(self) -> dict:
         if self.args.include_num_input_tokens_seen == "no":

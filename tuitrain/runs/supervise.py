@@ -102,6 +102,20 @@ class Recorder:
             time.sleep(_RETRY_EVERY_S)
 
 
+def _peak_rss(run_dir: Path) -> int | None:
+    """The trainer's peak resident memory in bytes (the supervisor's only child: its
+    RUSAGE_CHILDREN), and no less than an earlier segment's (a resumed run's run.json)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak = int(peak if sys.platform == "darwin" else peak * 1024)  # Linux says KiB
+    try:
+        before = read_run_json(run_dir).get("peak_rss_bytes")
+    except TuitrainError:
+        before = None
+    return max(peak, before) if isinstance(before, int) else peak or None
+
+
 def _say(line: str) -> None:
     """A line on stdout.log; a full disk loses it, never the supervisor."""
     try:
@@ -176,7 +190,8 @@ def supervise(run_dir: Path, argv: list[str], lock_fd: int | None = None) -> int
         except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for safety
             continue
     state, error = final_state(run_dir, code, stop["requested"])
-    fields: dict[str, Any] = {"state": state, "exit_code": code, "ended": time.time(), "error": error}
+    fields: dict[str, Any] = {"state": state, "exit_code": code, "ended": time.time(), "error": error,
+                              "peak_rss_bytes": _peak_rss(run_dir)}
     if code in EXIT_UNRECORDED:
         fields["final_status_lost"] = True
     recorder.record(**fields)

@@ -12,7 +12,7 @@ from typing import Any
 
 from tuitrain.runs.history import RunHistory
 from tuitrain.runs.registry import run_info
-from tuitrain.runs.rundir import RunDirError
+from tuitrain.runs.rundir import RunDirError, read_run_json
 from tuitrain.sweeps.store import SweepInfo, read_sweep
 
 __all__ = ["COLUMNS", "rows", "member_row", "sort_rows", "best_index", "columns_of"]
@@ -33,15 +33,16 @@ def _values(series) -> list[float]:
     return list(ys)
 
 
-def _peak_memory(history: RunHistory, device: dict | None) -> tuple[int | None, str | None]:
-    """The run's peak device memory (on a GPU), else the trainer's peak host RSS (`host_rss_peak_bytes`)."""
+def _peak_memory(history: RunHistory, device: dict | None, run_json: dict) -> tuple[int | None, str | None]:
+    """The run's peak device memory (on a GPU: the train events' `gpu_mem_peak_gib`), else the
+    trainer's peak resident memory its supervisor recorded when it ended (`peak_rss_bytes`)."""
     if device and device.get("type") == "cuda":
         peaks = _values(history.series.get("gpu_mem_peak_gib")) or _values(history.series.get("gpu_mem_allocated_gib"))
         if peaks:
             return int(max(peaks) * GIB), "device"
-    rss = _values(history.series.get("host_rss_peak_bytes"))
-    if rss:
-        return int(max(rss)), "host"
+    rss = run_json.get("peak_rss_bytes")
+    if isinstance(rss, int) and rss > 0:
+        return rss, "host"
     return None, None
 
 
@@ -77,7 +78,12 @@ def member_row(run_dir: Path, name: str, values: dict[str, Any]) -> dict[str, An
         row["train_samples_per_second"] = _finite(_mean(_values(history.series.get("samples_per_second"))))
     row["train_tokens_per_second"] = _tokens_rate(history, row["train_samples_per_second"])
     device = history.start.get("device") if history.start else None
-    row["peak_memory_bytes"], row["memory_kind"] = _peak_memory(history, device if isinstance(device, dict) else None)
+    try:
+        data = read_run_json(run_dir)
+    except RunDirError:
+        data = {}
+    row["peak_memory_bytes"], row["memory_kind"] = _peak_memory(history, device if isinstance(device, dict) else None,
+                                                                data)
     row["wall_s"] = round(info.elapsed_s, 3) if info.elapsed_s is not None else None
     return {**{c: None for c in COLUMNS}, "best_eval_loss": None, "final_eval_loss": None, **row}
 
