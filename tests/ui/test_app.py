@@ -24,6 +24,7 @@ def test_opening_the_app_modules_never_imports_torch():
     code = (
         "import sys, tuitrain.ui.app, tuitrain.ui.screens.runs, tuitrain.ui.screens.editor, "
         "tuitrain.ui.screens.newrun, tuitrain.ui.screens.dashboard, tuitrain.ui.screens.compare, "
+        "tuitrain.ui.screens.sweep, tuitrain.ui.dialogs.sweep, "
         "tuitrain.commands.app\n"
         "print([m for m in ('torch', 'tuitrain.engine', 'plotext') if m in sys.modules])"
     )

@@ -12,13 +12,14 @@ from tuitrain.ui.screens.compare import CompareScreen
 from tuitrain.ui.screens.dashboard import DashboardScreen
 from tuitrain.ui.screens.editor import EditorScreen
 from tuitrain.ui.screens.runs import RunsScreen
+from tuitrain.ui.screens.sweep import SweepScreen
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 # how the README writes a key -> Textual's name for it
 NAMES = {"esc": "escape", "+": "plus", "-": "minus", "/": "slash", "[": "left_square_bracket",
          "]": "right_square_bracket", "{": "left_curly_bracket", "}": "right_curly_bracket"}
 SCREENS = {"Runs (home)": RunsScreen, "Preset editor": EditorScreen, "Run dashboard": DashboardScreen,
-           "Compare": CompareScreen}
+           "Compare": CompareScreen, "Sweep": SweepScreen}
 
 
 def _row(screen: str) -> str:

@@ -133,6 +133,11 @@ class TuitrainApp(App):
 
         self.push_screen(CompareScreen(message.run_dirs))
 
+    def on_open_sweep(self, message: navigation.OpenSweep) -> None:
+        from tuitrain.ui.screens.sweep import SweepScreen
+
+        self.push_screen(SweepScreen(message.sweep_dir))
+
     def on_edit_preset(self, message: navigation.EditPreset) -> None:
         from tuitrain.ui.screens.editor import EditorScreen
 

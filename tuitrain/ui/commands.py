@@ -2,7 +2,8 @@
 
 A command is found by the words of its key's tooltip ("New run from a preset", "Resume the
 run…") as well as its footer label, and shows the key that does it. Keys of the focused
-widget (a table's cursor moves) are left to `?` help.
+widget (a table's cursor moves) are left to `?` help. Every sweep the Runs screen lists has
+a command that opens its Sweep screen ("Sweep: NAME").
 """
 
 from __future__ import annotations
@@ -10,6 +11,13 @@ from __future__ import annotations
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+
+
+def _open_sweep(app, sweep_dir) -> None:
+    from tuitrain.ui.navigation import OpenSweep
+
+    app.post_message(OpenSweep(sweep_dir))
 
 
 class TuitrainCommands(Provider):
@@ -37,6 +45,9 @@ class TuitrainCommands(Provider):
             shown = " ".join(keys)
             commands.append((f"{label}  ({shown})", f"{binding.description} · key {shown}",
                              partial(node.run_action, binding.action)))
+        for sweep in getattr(getattr(app, "runs_screen", None), "sweeps", []):
+            commands.append((f"Sweep: {sweep.info.name}", f"Open the sweep's results and curves · {sweep.progress}",
+                             partial(_open_sweep, app, sweep.info.dir)))
         for name in getattr(app, "theme_specs", {}):
             commands.append((f"Theme: {name}", "Switch the colours of the app and its charts (remembered)",
                              partial(setattr, app, "theme", name)))
@@ -44,7 +55,7 @@ class TuitrainCommands(Provider):
 
     async def discover(self) -> Hits:
         for label, help_text, callback in self._commands():
-            yield DiscoveryHit(label, callback, help=help_text)
+            yield DiscoveryHit(Content(label), callback, text=label, help=help_text)  # Content: never markup
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

@@ -28,6 +28,14 @@ class OpenCompare(Message):
         self.run_dirs = [Path(d) for d in run_dirs]
 
 
+class OpenSweep(Message):
+    """Show the sweep in `sweep_dir`: its results table and its members' curves."""
+
+    def __init__(self, sweep_dir: Path | str) -> None:
+        super().__init__()
+        self.sweep_dir = Path(sweep_dir)
+
+
 class EditPreset(Message):
     """Open the preset editor on `path` (a run's frozen `preset.toml` opens read-only)."""
 

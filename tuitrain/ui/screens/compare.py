@@ -7,41 +7,36 @@ scale; `]` / `[` move the start of the step range later / earlier and `}` / `{` 
 by a tenth of the whole, `0` shows every step. The table keeps its first column and
 scrolls sideways (tab to it, then the arrow keys).
 
-A thread worker updates each run's `RunHistory` and posts a message; the charts redraw
-(decimated to their width) only when something changed.
+The runs' histories are kept current and overlaid by `OverlayScreen` (shared with the
+sweep screen); the charts redraw (decimated to their width) only when something changed.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from tuitrain import safeio
 from tuitrain.config.limits import MAX_PRESET_BYTES, load_toml
 from tuitrain.errors import TuitrainError
-from tuitrain.runs.history import CATCH_UP_CHUNKS, RunHistory
-from tuitrain.ui.screens.base import TuitrainScreen
+from tuitrain.ui.overlay import OverlayScreen
 from tuitrain.ui.widgets.chartdraw import format_step, glyph
-from tuitrain.ui.widgets.charts import Decimated, Line, LineChart, chart_width
+from tuitrain.ui.widgets.charts import LineChart
 from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.logtail import visible
 from tuitrain.ui.widgets.statictext import set_text
-from tuitrain.ui.widgets.smoothing import DEFAULT_WEIGHT, debiased_ema
+from tuitrain.ui.widgets.smoothing import DEFAULT_WEIGHT
 
-POLL_S = 1.0
 RANGE_STEP = 0.1  # each [ ] { } moves an end of the step range by this fraction of the whole
-CHARTS = (("#cmp-loss", "loss", True), ("#cmp-eval", "eval_loss", False), ("#cmp-lr", "learning_rate", False))
+CHARTS = (("#cmp-loss", "loss", DEFAULT_WEIGHT), ("#cmp-eval", "eval_loss", 0.0), ("#cmp-lr", "learning_rate", 0.0))
 _BEST_WIDTH = 512
 _MISSING = object()
 
@@ -75,19 +70,7 @@ def differing(presets: list[dict[str, Any]]) -> list[str]:
     return [k for k in keys if len({repr(p.get(k, _MISSING)) for p in presets}) > 1]
 
 
-class _Smoothed:
-    """A series smoothed after decimation, for overlaying noisy losses."""
-
-    def __init__(self, series: Any, weight: float) -> None:
-        self.series, self.weight = series, weight
-
-    def decimate(self, width: int) -> tuple[list[float], list[float]]:
-        xs, ys = self.series.decimate(width)
-        pairs = [(x, y) for x, y in zip(xs, ys) if math.isfinite(y)]
-        return [p[0] for p in pairs], debiased_ema([p[1] for p in pairs], self.weight)
-
-
-class CompareScreen(TuitrainScreen):
+class CompareScreen(OverlayScreen):
     """The marked runs side by side."""
 
     DEFAULT_CSS = """
@@ -129,18 +112,8 @@ class CompareScreen(TuitrainScreen):
     log_y = reactive(False)
     """Log scale on the y axes."""
 
-    class Changed(Message):
-        """The worker saw new events in at least one run."""
-
     def __init__(self, run_dirs: list[Path | str]) -> None:
-        super().__init__()
-        self.run_dirs = [Path(d) for d in run_dirs]
-        # lined up by step: the runs' own lines, no parent segments
-        self.histories = [RunHistory(d, follow_parent=False) for d in self.run_dirs]
-        self.lock = threading.Lock()
-        self._dirty = False
-        self._redraw_pending = False
-        self._stop = threading.Event()
+        super().__init__(run_dirs)
         self._panel = 0
         loaded = [read_preset(d) for d in self.run_dirs]
         self.presets = [p for p, _ in loaded]
@@ -170,48 +143,7 @@ class CompareScreen(TuitrainScreen):
         for header in self._headers():  # each run's glyph and colour, as in the charts' legends
             table.add_column(header, width=header.cell_len)
         self._show_range()
-        self._watch()
-
-    def on_unmount(self) -> None:
-        self._stop.set()
-
-    @work(thread=True, exclusive=True, group="compare-watch")
-    def _watch(self) -> None:
-        first = True
-        while not self._stop.is_set():
-            with self.lock:
-                changed = [h.update(max_chunks=CATCH_UP_CHUNKS) for h in self.histories]
-            if any(changed) or first:
-                first = False
-                self.post_message(self.Changed())
-            self._stop.wait(0.01 if any(h.behind for h in self.histories) else POLL_S)
-
-    def on_compare_screen_changed(self, message: Changed) -> None:
-        self._dirty = True
-        self._schedule_redraw()
-
-    def _schedule_redraw(self) -> None:
-        if not self._redraw_pending:
-            self._redraw_pending = True
-            self.set_timer(0.25, self.redraw)
-
-    def redraw(self) -> None:
-        """Redraw charts and table when a run changed (or the view did)."""
-        self._redraw_pending = False
-        if not self._dirty:
-            return
-        if not self.lock.acquire(blocking=False):
-            self._schedule_redraw()
-            return
-        try:
-            self._dirty = False
-            self._draw()
-        finally:
-            self.lock.release()
-
-    def last_step(self) -> int:
-        """The last step of the longest run (the range's fractions are of this)."""
-        return max([h.last_step for h in self.histories] + [1])
+        self.watch_histories()
 
     def step_range(self) -> tuple[float, float] | None:
         """The steps shown, or None for all of them."""
@@ -221,24 +153,14 @@ class CompareScreen(TuitrainScreen):
         last = self.last_step()
         return lo * last, hi * last
 
-    def _draw(self) -> None:
+    def draw(self) -> None:
         names = [visible(d.name).plain for d in self.run_dirs]
         x_range = self.step_range()
         for chart_id, name, smooth in CHARTS:
             chart = self.query_one(chart_id, LineChart)
             chart.log_y = self.log_y
             chart.x_limits = x_range
-            w = chart_width(chart)
-            lines = []
-            for i, (label, h) in enumerate(zip(names, self.histories)):
-                series = h.series.get(name)
-                if series is None:
-                    continue
-                source = _Smoothed(series, DEFAULT_WEIGHT) if smooth else series
-                # the run's own colour and glyph, whichever runs have this series
-                lines.append(Line(label, Decimated(source, w, x_range), style=f"series-{i % 6 + 1}",
-                                  glyph=glyph(i, chart.ascii_only)))
-            chart.set_lines(lines)
+            self.overlay(chart, name, names, smooth=smooth, x_range=x_range)
         self._fill_table()
         self._show_range()
 
@@ -280,19 +202,15 @@ class CompareScreen(TuitrainScreen):
             table.add_row(*row)
         table.move_cursor(column=keep)
 
-    def _view_changed(self) -> None:
-        self._dirty = True
-        self._schedule_redraw()
-
     def validate_window(self, window: tuple[float, float]) -> tuple[float, float]:
         lo, hi = (round(min(max(v, 0.0), 1.0), 6) for v in window)
         return (lo, hi) if hi - lo >= RANGE_STEP - 1e-9 else self.window
 
     def watch_window(self) -> None:
-        self._view_changed()
+        self.mark_dirty()
 
     def watch_log_y(self) -> None:
-        self._view_changed()
+        self.mark_dirty()
 
     def action_toggle_log(self) -> None:
         self.log_y = not self.log_y

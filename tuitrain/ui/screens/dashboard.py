@@ -346,6 +346,8 @@ class DashboardScreen(RunControls, TuitrainScreen):
         state_shown = h.state_text if info is None or info.state == h.state else info.state_text
         step = f"step {h.last_step}/{total if total else '?'}" + (f" ({100 * h.last_step / total:.1f}%)" if total else "")
         parts = [f"state {state_shown}", step]
+        if info is not None and getattr(info, "sweep", None):
+            parts.insert(1, f"sweep {visible(info.sweep).plain}")
         if info is not None:
             parts.append(f"elapsed {format_duration(info.elapsed_s)}")
             if not finished:
@@ -366,7 +368,9 @@ class DashboardScreen(RunControls, TuitrainScreen):
         text = " · ".join(parts) + (f"\nerror: {visible(headline).plain}" if headline else "")
         if h.summary:
             text += f"\ntrained: {format_summary(h.summary)}"
-        set_text(self.query_one("#status-text", Static), text)
+        status = self.query_one("#status-text", Static)
+        status.set_class(state == "diverged", "-diverged")  # its loss went NaN/inf: not an ordinary stop
+        set_text(status, text)
         self.query_one(ProgressBar).update(total=total or None, progress=h.last_step)
 
     def _draw_gpu(self) -> None:

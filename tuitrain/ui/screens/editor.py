@@ -36,7 +36,7 @@ from tuitrain.errors import TuitrainError
 from tuitrain.paths import presets_dir
 from tuitrain.textfmt import escape_controls
 from tuitrain.ui.glyphs import glyph
-from tuitrain.ui.navigation import NewRun, RunLaunched
+from tuitrain.ui.navigation import NewRun, OpenSweep, RunLaunched
 from tuitrain.ui.screens.base import TuitrainScreen
 from tuitrain.ui.widgets.derived import derived_box, derived_line, derived_values
 from tuitrain.ui.widgets.footer import KeyFooter
@@ -78,11 +78,14 @@ class EditorScreen(TuitrainScreen):
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save the preset (comments are kept)"),
         Binding("f2", "save_as", "Save as", id="editor.save_as", tooltip="Save the preset as another file"),
         Binding("ctrl+l", "launch", "Launch", id="editor.launch", tooltip="Launch a run of this preset (saves first)"),
+        # priority: the form's inputs would take ctrl+w (delete a word) first
+        Binding("ctrl+w", "sweep", "Sweep", id="editor.sweep", priority=True,
+                tooltip="Sweep…: vary fields, see every member's LR schedule, launch them all (saves first)"),
         Binding("f8", "next_error", "Next error", id="editor.next_error", tooltip="Go to the next field with an error"),
         Binding("ctrl+g", "focus_groups", "Groups", id="editor.groups", tooltip="Move to the group list"),
         Binding("escape", "back", "Back", id="editor.back", tooltip="Back to the runs"),
     ]
-    FOOTER_OPTIONAL = ("focus_groups", "next_error")
+    FOOTER_OPTIONAL = ("focus_groups", "next_error", "sweep")
 
     dirty = reactive(False)
     """Edits not saved yet."""
@@ -442,20 +445,46 @@ class EditorScreen(TuitrainScreen):
         """Save if needed, then open the launch dialog for this preset (its dashboard follows)."""
         if self._refuse_if_invalid("launching") or self.preset is None:
             return
+        self._saved_then(lambda: self.app.post_message(NewRun(preset_path=self.path, open_dashboard=True)))
 
-        def open_launch() -> None:
-            self.app.post_message(NewRun(preset_path=self.path, open_dashboard=True))
-
+    def _saved_then(self, then) -> None:
+        """Call `then` once the preset on disk is the one on screen (a record or a shipped
+        preset is saved as a new file first)."""
         if self.read_only:
-            self._save_record(then=open_launch)
+            self._save_record(then=then)
             return
         if self.dirty:
             if self._is_shipped(self.path):
-                self.action_save_as(then=open_launch)
+                self.action_save_as(then=then)
                 return
             if not self._save_to(self.path):
                 return
-        open_launch()
+        then()
+
+    def action_sweep(self) -> None:
+        """Save if needed, then open the sweep dialog on this preset, the focused field its
+        first axis; a launched sweep's screen follows."""
+        if self._refuse_if_invalid("sweeping") or self.preset is None:
+            return
+        focused = self.focused
+        row = next((a for a in ([focused] + list(focused.ancestors) if focused else []) if isinstance(a, FieldRow)),
+                   None)
+        first_key = row.field_name if row is not None else ""
+
+        def open_dialog() -> None:
+            from tuitrain.ui.dialogs.sweep import SweepDialog
+
+            def launched(sweep_dir: Path | None) -> None:
+                if sweep_dir is not None:
+                    self.notify(escape_controls(f"Launched the sweep {sweep_dir.name}"), markup=False)
+                    self.app.post_message(OpenSweep(sweep_dir))
+
+            preset = self.preset
+            self.app.push_screen(SweepDialog(self.path, task_name=preset.task.name if preset else None,
+                                             first_key=first_key, preset_sweep=getattr(preset, "sweep", None),
+                                             runs_root=getattr(self.app, "runs_root", None)), launched)
+
+        self._saved_then(open_dialog)
 
     async def action_next_error(self) -> None:
         """Show and focus the next field with an error (after the focused one, wrapping)."""

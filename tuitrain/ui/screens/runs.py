@@ -4,7 +4,8 @@ A thread worker lists the runs on a timer (paused while another screen covers th
 and posts `RunsLoaded`; only the message handler touches widgets. Run names and errors are
 shown as plain `Text` (no markup). With a runs root chosen (`--runs`, `$TUITRAIN_RUNS`) the
 list keeps to it, `a` adds the runs launched elsewhere, and `/` filters by name, preset,
-state or launcher.
+state or launcher. A sweep's members are grouped under one row of their sweep
+(`runsweeps`).
 """
 
 from __future__ import annotations
@@ -25,32 +26,14 @@ from tuitrain.textfmt import format_duration
 from tuitrain.ui.glyphs import glyph
 from tuitrain.ui.navigation import EditPreset, NewRun, OpenCompare, OpenDashboard
 from tuitrain.ui.screens.base import TuitrainScreen
+from tuitrain.ui.runsweeps import SweepRow, SweepRowsMixin, read_sweeps, sweeps_active
 from tuitrain.ui.widgets.footer import KeyFooter
+from tuitrain.ui.widgets.states import ACTIVE, FINISHED, STATE_STYLE, state_style  # noqa: F401 - API
 from tuitrain.ui.widgets.statictext import set_text
+from tuitrain.ui.widgets.sweeptable import values_label
 
 REFRESH_S = 1.0  # the list is read this often while a run is active…
 IDLE_EVERY = 3  # …and every IDLE_EVERY × REFRESH_S seconds while none is
-FINISHED = ("finished", "failed", "stopped")
-ACTIVE = ("queued", "running", "stopping")
-# state -> (theme colour attribute, extra style)
-STATE_STYLE = {
-    "queued": ("foreground", "italic"),
-    "running": ("success", "bold"),
-    "stopping": ("warning", ""),
-    "stopped": ("warning", ""),
-    "finished": ("primary", ""),
-    "failed": ("error", "bold"),
-    "unreadable": ("error", ""),
-    "stalled": ("warning", "bold"),
-}
-
-
-def state_style(state: str, theme) -> str:
-    """A rich style for a state in the given Textual theme's colours."""
-    attr, extra = STATE_STYLE.get(state, ("foreground", ""))
-    color = getattr(theme, attr, None) if theme is not None else None
-    return f"{extra} {color}".strip() if color else extra
-
 
 COLUMNS = ("", "run", "state", "preset", "progress", "step", "loss", "best", "elapsed", "ETA", "launcher", "GPU")
 # Under 120 columns (the `-narrow` breakpoint) only these fit; the rest are in the dashboard.
@@ -115,7 +98,7 @@ def run_row(run, now: float, theme=None, columns: tuple[str, ...] = COLUMNS, bar
     return tuple(cells[c] for c in columns if c)
 
 
-class RunsScreen(TuitrainScreen):
+class RunsScreen(SweepRowsMixin, TuitrainScreen):
     """Every run under the runs root; the home of the app."""
 
     BINDINGS = [
@@ -130,6 +113,8 @@ class RunsScreen(TuitrainScreen):
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the marked runs"),
         Binding("d", "delete", "Delete", id="runs.delete", tooltip="Delete a finished run's directory"),
         Binding("slash", "filter", "Filter", id="runs.filter", tooltip="Filter the runs by name, preset or state"),
+        Binding("f", "fold", "Fold", id="runs.fold", show=False,
+                tooltip="Fold or unfold a sweep's members under its row"),
         Binding("a", "toggle_all", "All", id="runs.all", show=False,
                 tooltip="All runs: also those outside the runs root"),
         Binding("q", "quit", "Quit", id="runs.quit", tooltip="Quit the app (runs keep training)"),
@@ -140,11 +125,13 @@ class RunsScreen(TuitrainScreen):
     class RunsLoaded(Message):
         """A fresh list of runs from the worker (or the error that prevented it)."""
 
-        def __init__(self, runs: list, error: str | None = None, gpus: dict[str, str] | None = None) -> None:
+        def __init__(self, runs: list, error: str | None = None, gpus: dict[str, str] | None = None,
+                     sweeps: list[SweepRow] | None = None) -> None:
             super().__init__()
             self.runs = runs
             self.error = error
             self.gpus = gpus or {}  # run dir -> GPU cell
+            self.sweeps = sweeps or []
 
     class ActionDone(Message):
         """The outcome of a stop/kill/resume/delete done off the UI thread."""
@@ -160,9 +147,12 @@ class RunsScreen(TuitrainScreen):
         self.show_all = show_all
         self.found: list = []  # every run listed
         self.runs: list = []  # the runs shown (in the root, matching the filter)
+        self._scoped_runs: list = []  # the runs in the root, whatever the filter
         self.gpu_cells: dict[str, str] = {}
         self._gpu_column = None
         self.marked: set[str] = set()
+        self.sweeps: list[SweepRow] = []
+        self.unfolded: set[str] = set()  # the sweeps (row keys) whose members are shown
         self.terms: list[str] = []
         self.hidden = 0  # runs outside the chosen root, not shown
         self._states: dict[str, str] = {}
@@ -219,7 +209,7 @@ class RunsScreen(TuitrainScreen):
 
     def _tick(self) -> None:
         self._ticks += 1
-        if self._ticks % IDLE_EVERY == 0 or any(r.state in ACTIVE for r in self.found):
+        if self._ticks % IDLE_EVERY == 0 or any(r.state in ACTIVE for r in self.found) or sweeps_active(self.sweeps):
             self.refresh_runs()
 
     @property
@@ -241,15 +231,21 @@ class RunsScreen(TuitrainScreen):
         self._gpu_column = self._gpu_column or GpuColumn()
         gpus = self._gpu_column.cells((str(r.run_dir), getattr(r, "device", None),
                                        r.pid if r.state in ACTIVE else None) for r in runs)
-        self.post_message(self.RunsLoaded(list(runs), gpus=gpus))
+        try:
+            sweeps = read_sweeps(self.runs_root, runs)
+        except TuitrainError:
+            sweeps = []  # the runs are listed all the same, each on its own row
+        self.post_message(self.RunsLoaded(list(runs), gpus=gpus, sweeps=sweeps))
 
     def on_runs_screen_runs_loaded(self, message: RunsLoaded) -> None:
         if message.error:
             self.query_one("#runs-status", Static).update(f"Cannot list runs: {message.error}")
             return
         self._announce_transitions(message.runs)
+        self.announce_sweeps(message.sweeps)
         self.found = sorted(message.runs, key=lambda r: getattr(r, "started", None) or 0, reverse=True)
         self.gpu_cells = message.gpus
+        self.sweeps = message.sweeps
         self.loaded = True
         self._fill_table()
 
@@ -258,10 +254,15 @@ class RunsScreen(TuitrainScreen):
             key = str(run.run_dir)
             before = self._states.get(key)
             self._states[key] = run.state
-            if before in ACTIVE and run.state in ("finished", "failed"):
-                severity = "information" if run.state == "finished" else "error"
-                detail = f": {run.error}" if run.state == "failed" and run.error else ""
-                self.app.notify(f"Run {run.name} {run.state}{detail}", severity=severity, markup=False)
+            if before not in ACTIVE or run.state not in ("finished", "failed", "diverged"):
+                continue
+            member = bool(getattr(run, "sweep", None))
+            if member and run.state == "finished":
+                continue  # its sweep says when all are done (`announce_sweeps`)
+            severity = "information" if run.state == "finished" else "error"
+            detail = f": {run.error}" if run.state in ("failed", "diverged") and run.error else ""
+            self.app.notify(f"Run {run.name} {run.state}{detail}", severity=severity, markup=False)
+            if not member:
                 self.app.bell()
 
     def _shown_runs(self) -> list:
@@ -271,7 +272,24 @@ class RunsScreen(TuitrainScreen):
         if self.scoped:
             runs = [r for r in runs if within_root(r.run_dir, self.runs_root)]
         self.hidden = len(self.found) - len(runs)
+        self._scoped_runs = runs
         return [r for r in runs if matches(r, self.terms)]
+
+    def _row(self, entry, depth: int, now: float, theme, bar_width: int, ascii_only: bool, mark: str):
+        """(key, marked, mark cell, cells) of one table row: a run, a sweep, or a sweep's member."""
+        if isinstance(entry, SweepRow):
+            members = self.sweep_members(entry)
+            cells = self.sweep_cells(entry, members, self.columns, bar_width, ascii_only, progress_bar,
+                                     format_duration)
+            return entry.key, False, self.fold_mark(entry), cells
+        key = str(entry.run_dir)
+        cells = run_row(entry, now, theme, self.columns, bar_width, ascii_only, self.gpu_cells.get(key))
+        if depth:  # a member, under its sweep: its varied values (its name would be cut), indented
+            label = values_label(entry.sweep_values or {}) or entry.name.split("/", 1)[-1]
+            cells = tuple(Text("  " + label) if c == "run" else cell for c, cell in zip(self.columns[1:], cells))
+        marked = key in self.marked
+        cell = Text(mark, style=f"bold {theme.accent or ''}".strip()) if marked else Text(" ")
+        return key, marked, cell, cells
 
     def _fill_table(self) -> None:
         if not self.columns:
@@ -279,30 +297,29 @@ class RunsScreen(TuitrainScreen):
         self.runs = self._shown_runs()
         table = self.query_one(DataTable)
         cursor_key = self._highlighted_key()
-        if self._focus_run is not None and any(str(r.run_dir) == self._focus_run for r in self.runs):
+        keys = {str(r.run_dir) for r in self.runs} | {s.key for s in self.sweeps}
+        if self._focus_run is not None and self._focus_run in keys:
             cursor_key, self._focus_run = self._focus_run, None
         now = time.time()
         theme = self.app.current_theme
         ascii_only = getattr(self.app, "ascii_only", False)
         bar_width = NARROW_BAR if self.narrow else 12
         mark = glyph(self.app, "mark")
-        rows = tuple((str(run.run_dir), str(run.run_dir) in self.marked,
-                      run_row(run, now, theme, self.columns, bar_width, ascii_only,
-                               self.gpu_cells.get(str(run.run_dir)))) for run in self.runs)
-        signature = (self.columns, theme.name, tuple((key, marked, tuple(c.plain for c in cells))
-                                                     for key, marked, cells in rows))
+        rows = tuple(self._row(entry, depth, now, theme, bar_width, ascii_only, mark)
+                     for entry, depth in self.group(self._scoped_runs, self.runs))
+        signature = (self.columns, theme.name, tuple((key, first.plain, tuple(c.plain for c in cells))
+                                                     for key, _, first, cells in rows))
         if signature != self._shown_rows:  # an idle list costs no repaint
-            widths = tuple(max([len(label)] + [cells[i - 1].cell_len if i else 1 for _, _, cells in rows])
+            widths = tuple(max([len(label)] + [cells[i - 1].cell_len if i else 1 for _, _, _, cells in rows])
                            for i, label in enumerate(self.columns))
             cap = RUN_WIDTH_NARROW if self.narrow else RUN_WIDTH
             widths = tuple(min(w, cap) if label == "run" else w for label, w in zip(self.columns, widths))
             self._set_columns(table, widths)
             self._shown_rows = signature
             table.clear()
-            for key, marked, cells in rows:
-                cell = Text(mark, style=f"bold {theme.accent or ''}".strip()) if marked else Text(" ")
-                table.add_row(cell, *cells, key=key)
-        if cursor_key is not None and cursor_key in {str(r.run_dir) for r in self.runs}:
+            for key, _, first, cells in rows:
+                table.add_row(first, *cells, key=key)
+        if cursor_key is not None and cursor_key in {key for key, _, _, _ in rows}:
             table.move_cursor(row=table.get_row_index(cursor_key))
         self._show_status()
 
@@ -318,6 +335,8 @@ class RunsScreen(TuitrainScreen):
             set_text(empty, f"No runs yet under {root}{more}. Press n to start one from a preset.")
         running = sum(1 for r in self.runs if r.state in ACTIVE)
         parts = [plural(len(self.runs), "run"), f"{running} active", f"{len(self.marked)} marked"]
+        if self.sweeps:
+            parts.insert(1, plural(len(self.sweeps), "sweep") + " (f folds)")
         if self.terms:
             parts.append(f"filter {' '.join(self.terms)!r}")
         if self.scoped:
@@ -379,6 +398,8 @@ class RunsScreen(TuitrainScreen):
         self.app.post_message(NewRun())
 
     def action_edit_preset(self) -> None:
+        if self.sweep_action("edit_preset"):
+            return
         run = self.highlighted_run()
         if run is None:
             self.app.post_message(NewRun(edit_only=True))
@@ -386,6 +407,8 @@ class RunsScreen(TuitrainScreen):
         self.app.post_message(EditPreset(Path(run.run_dir) / "preset.toml"))
 
     def action_open_dashboard(self) -> None:
+        if self.sweep_action("open_dashboard"):
+            return
         run = self._need_run()
         if run is not None:
             self.app.post_message(OpenDashboard(run.run_dir))
@@ -396,6 +419,8 @@ class RunsScreen(TuitrainScreen):
 
     def action_mark(self) -> None:
         """Mark or unmark the highlighted run; the cursor stays on it."""
+        if self.sweep_action("mark"):
+            return
         run = self._need_run()
         if run is None:
             return
@@ -433,6 +458,12 @@ class RunsScreen(TuitrainScreen):
             self.query_one(DataTable).focus()
 
     def on_key(self, event) -> None:
+        if event.key in ("left", "right") and isinstance(self.focused, DataTable):
+            sweep = self.highlighted_sweep()
+            if sweep is not None and (sweep.key in self.unfolded) == (event.key == "left"):
+                event.stop()
+                self.action_fold()
+                return
         box = self.focused
         if event.key == "escape" and isinstance(box, Input) and box.id == "runs-filter":
             event.stop()
@@ -445,6 +476,8 @@ class RunsScreen(TuitrainScreen):
         self._fill_table()
 
     def action_stop(self) -> None:
+        if self.sweep_action("stop"):
+            return
         run = self._need_run()
         if run is None:
             return
@@ -455,6 +488,8 @@ class RunsScreen(TuitrainScreen):
                       "Stop", lambda: self._control("stop", run))
 
     def action_kill(self) -> None:
+        if self.sweep_action("kill"):
+            return
         run = self._need_run()
         if run is None:
             return
@@ -465,6 +500,8 @@ class RunsScreen(TuitrainScreen):
                       "Kill", lambda: self._control("kill", run))
 
     def action_resume(self) -> None:
+        if self.sweep_action("resume"):
+            return
         run = self._need_run()
         if run is None:
             return
@@ -474,6 +511,8 @@ class RunsScreen(TuitrainScreen):
         self._control("resume", run)
 
     def action_delete(self) -> None:
+        if self.sweep_action("delete"):
+            return
         run = self._need_run()
         if run is None:
             return
