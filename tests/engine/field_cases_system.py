@@ -432,9 +432,9 @@ CASES["launch.max_restarts"] = _launch_case("max_restarts", 3, lambda a, b: "--m
 
 
 def _env(settings: dict) -> dict:
-    from tuitrain.runs.launch import _launch_env
+    from tuitrain.runs.launch import launch_env
 
-    return _launch_env(preset_of(settings))
+    return launch_env(preset_of(settings))
 
 
 @case("launch.visible_devices")
