@@ -180,6 +180,22 @@ def kill_leftovers(runs: Path) -> None:
                 pass
 
 
+def launch_from_new_dialog(term: Terminal, preset: Path) -> str:
+    """On the Runs screen: type the preset's path into the New dialog, launch with Enter;
+    the new run's name once the Runs table lists it."""
+    term.keys("n")
+    term.wait_for(r"New run")
+    term.keys("Tab")
+    term.keys("End")
+    term.keys("C-u")
+    # Ctrl+U is a binding, run after characters typed right behind it: they would be wiped.
+    term.wait_for(r"Preset path\s+path/to/preset\.toml")
+    term.keys(str(preset), literal=True)
+    term.wait_for(re.escape(str(preset)))
+    term.keys("Enter")
+    return term.wait_for(r"(quickstart-\S+)\s+(?:queued|running)", timeout=30).group(1)
+
+
 def test_launch_stop_resume_quit_in_tmux() -> None:
     assert shutil.which("tmux"), "tmux is needed for the end-to-end test (.ci/run installs it)"
     folder = Path(tempfile.mkdtemp(prefix="tte2e-"))
@@ -192,18 +208,7 @@ def test_launch_stop_resume_quit_in_tmux() -> None:
         term.start()
         term.wait_for(r"Press n to start one", timeout=30)
 
-        # New run: type the preset's path into the dialog and launch with Enter.
-        term.keys("n")
-        term.wait_for(r"New run")
-        term.keys("Tab")
-        term.keys("End")
-        term.keys("C-u")
-        # Ctrl+U is a binding, run after characters typed right behind it: they would be wiped.
-        term.wait_for(r"Preset path\s+path/to/preset\.toml")
-        term.keys(str(preset), literal=True)
-        term.wait_for(re.escape(str(preset)))
-        term.keys("Enter")
-        name = term.wait_for(r"(quickstart-\S+)\s+(?:queued|running)", timeout=30).group(1)
+        name = launch_from_new_dialog(term, preset)
 
         # Dashboard: the step counter advances and the loss chart redraws.
         term.keys("Enter")
