@@ -20,6 +20,6 @@ done
 echo "under_load: $loops busy loops at nice -5 (pids ${pids[*]}) on $(nproc) cores"
 start=$(date +%s)
 status=0
-"$python" -m pytest -p no:cacheprovider -q tests/ui tests/e2e "$@" || status=$?
+"$python" -m pytest -p no:cacheprovider -rfE tests/ui tests/e2e "$@" || status=$?
 echo "under_load: pytest exited $status after $(( $(date +%s) - start )) s with $loops busy loops"
 exit "$status"
