@@ -177,7 +177,7 @@ def load_preset_data(data: dict, path_label: str = "<preset>", overrides=(), tex
 def load_preset(path, overrides=()) -> Preset:
     """A `Preset` from a file; `overrides` are `group.key=value` strings."""
     p = Path(path)
-    text = read_preset_file(p)
+    text = read_preset_file(path)
     preset = load_preset_text(text, str(path), overrides)
     preset_dir = p.resolve().parent
     preset.task = _anchor_relative_paths(preset.task, preset_dir)
