@@ -73,8 +73,9 @@ class Terminal:
         self.tmux("new-session", "-d", "-s", "app", "-x", str(self.size[0]), "-y", str(self.size[1]), command)
 
     def keys(self, *keys: str, literal: bool = False) -> None:
+        """Type keys; the caller waits for what they change on screen before the next key
+        that depends on it (after Escape above all: a key right behind it reads as Alt+key)."""
         self.tmux("send-keys", "-t", "app", *(["-l"] if literal else []), *keys)
-        time.sleep(0.3)
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "app").stdout
@@ -91,6 +92,14 @@ class Terminal:
             time.sleep(0.25)
         pytest.fail(f"no {pattern!r} on screen after {timeout}s; screen was:\n{text}\n{self.app_stacks()}")
 
+    def wait_gone(self, pattern: str, timeout: float = 20.0) -> None:
+        """Poll the screen until the regex no longer matches (a dialog or help closed)."""
+        deadline = time.monotonic() + timeout
+        while re.search(pattern, text := self.screen()):
+            if time.monotonic() > deadline:
+                pytest.fail(f"{pattern!r} still on screen after {timeout}s; screen was:\n{text}\n{self.app_stacks()}")
+            time.sleep(0.25)
+
     def app_stacks(self) -> str:
         """Every thread's stack in the app (it dumps them on SIGUSR1), to tell a stuck app from a slow one."""
         shell = self.tmux("list-panes", "-t", "app", "-F", "#{pane_pid}", check=False).stdout.strip()
@@ -101,7 +110,9 @@ class Terminal:
         dump = Path(self.env["XDG_STATE_HOME"]) / "tuitrain" / "app-stacks.txt"
         for pid in pids:
             os.kill(int(pid), signal.SIGUSR1)
-        time.sleep(1.0)
+        deadline = time.monotonic() + 5
+        while not dump.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
         text = dump.read_text(errors="replace") if dump.exists() else "(no stack dump)"
         return f"app threads (pids {pids}):\n{text[-8000:]}"
 
@@ -169,6 +180,22 @@ def kill_leftovers(runs: Path) -> None:
                 pass
 
 
+def launch_from_new_dialog(term: Terminal, preset: Path) -> str:
+    """On the Runs screen: type the preset's path into the New dialog, launch with Enter;
+    the new run's name once the Runs table lists it."""
+    term.keys("n")
+    term.wait_for(r"New run")
+    term.keys("Tab")
+    term.keys("End")
+    term.keys("C-u")
+    # Ctrl+U is a binding, run after characters typed right behind it: they would be wiped.
+    term.wait_for(r"Preset path\s+path/to/preset\.toml")
+    term.keys(str(preset), literal=True)
+    term.wait_for(re.escape(str(preset)))
+    term.keys("Enter")
+    return term.wait_for(r"(quickstart-\S+)\s+(?:queued|running)", timeout=30).group(1)
+
+
 def test_launch_stop_resume_quit_in_tmux() -> None:
     assert shutil.which("tmux"), "tmux is needed for the end-to-end test (.ci/run installs it)"
     folder = Path(tempfile.mkdtemp(prefix="tte2e-"))
@@ -181,16 +208,7 @@ def test_launch_stop_resume_quit_in_tmux() -> None:
         term.start()
         term.wait_for(r"Press n to start one", timeout=30)
 
-        # New run: type the preset's path into the dialog and launch with Enter.
-        term.keys("n")
-        term.wait_for(r"New run")
-        term.keys("Tab")
-        term.keys("End")
-        term.keys("C-u")
-        term.keys(str(preset), literal=True)
-        term.wait_for(re.escape(str(preset)))
-        term.keys("Enter")
-        name = term.wait_for(r"(quickstart-\S+)\s+(?:queued|running)", timeout=30).group(1)
+        name = launch_from_new_dialog(term, preset)
 
         # Dashboard: the step counter advances and the loss chart redraws.
         term.keys("Enter")
@@ -303,6 +321,7 @@ def test_compare_keys_and_help_in_ascii_without_colour_at_80x24() -> None:
         term.wait_for(r"In the focused datatable")
         assert "Runs screen" not in term.screen() and term.screen().isascii()
         term.keys("Escape")
+        term.wait_gone(r"In the focused datatable")
         term.keys("q")
         term.wait_for(r"TUITRAIN-EXITED 0")
     finally:

@@ -166,8 +166,10 @@ async def test_an_idle_dashboard_redraws_nothing(tmp_path, monkeypatch):
     async with app.run_test(size=(160, 48)) as pilot:
         screen = app.screen
         loss = screen.query_one(LossChart)
+        # Settled: everything read once and drawn (the telemetry and the log too, as the snapshots wait).
         await until(pilot, lambda: screen.query_one(CheckpointTable).row_count == 4 and loss.builds >= 1
-                    and screen.info is not None and not screen._redraw_pending, "the first frame")
+                    and screen.info is not None and screen.polls >= 2 and not screen._telemetry_dirty
+                    and not screen._log_lines and not screen._redraw_pending, "the first frame")
         redraws, builds = screen.redraws, loss.builds
         polls = screen.polls
         await until(pilot, lambda: screen.polls >= polls + 4, "four more polls of the run")

@@ -347,3 +347,26 @@ async def test_a_run_s_edited_preset_forks_the_run(runs_root, monkeypatch):
     assert run_dir == run and checkpoint is None and name is None
     assert "max_steps = 900" in text
     assert frozen.read_text() == record
+
+
+async def test_opening_a_file_that_is_not_utf8_text_says_so_in_one_line(tmp_path, runs_root):
+    """The editor's open path: a Latin-1 preset, a binary file and a FIFO are each refused
+    with one line naming the file (and line), and the app goes back to the Runs screen."""
+    import os
+
+    from tuitrain.ui.screens.runs import RunsScreen
+
+    (tmp_path / "latin1.toml").write_bytes("[core]\nmax_steps = 3  # café\n".encode("latin-1"))
+    (tmp_path / "binary.toml").write_bytes(bytes(range(256)))
+    os.mkfifo(tmp_path / "fifo.toml")
+    expected = {"latin1.toml": ":2: not UTF-8 text (byte 0xe9 at column 21)", "binary.toml": ":1: a NUL byte",
+                "fifo.toml": ": is a FIFO"}
+    app = TuitrainApp(runs_root=runs_root)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for name, want in expected.items():
+            path = tmp_path / name
+            app.push_screen(EditorScreen(path))
+            await until(pilot, lambda: any(str(path) in n.message for n in app._notifications), f"the notice on {name}")
+            notice = next(n.message for n in app._notifications if str(path) in n.message)
+            assert notice.startswith(f"Cannot open {path}: {path}{want}") and "\n" not in notice, notice
+            await until(pilot, lambda: isinstance(app.screen, RunsScreen), "the Runs screen again")

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "telemetry"))
 from fake_nvml import GIB, NOT_SUPPORTED, FakeGpu, fake_pynvml, uuid_for  # noqa: E402
 
 from _dashrun import ScreenApp, sync, write_run  # noqa: E402
+from waiting import until  # noqa: E402
 from tuitrain.telemetry import NO_GPU, GpuProbe, GpuSample, TelemetrySampler  # noqa: E402
 from tuitrain.telemetry.host import HostSample  # noqa: E402
 
@@ -113,15 +114,6 @@ def _h100_device(uuid: str) -> dict:
             "cuda_visible_devices": "0", "gpus": [{"cuda": 0, "uuid": uuid[4:], "name": "NVIDIA H100 80GB HBM3"}]}
 
 
-async def _until(pilot, cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.05)
-        if cond():
-            return
-    raise AssertionError("condition not met in time")
-
-
 @sync
 async def test_dashboard_gpu_pane_survives_mig_and_a_lost_gpu_and_marks_the_run(tmp_path, monkeypatch):
     from tuitrain.telemetry.pane import chart_series
@@ -140,7 +132,7 @@ async def test_dashboard_gpu_pane_survives_mig_and_a_lost_gpu_and_marks_the_run(
         async with app.run_test(size=(160, 60)) as pilot:
             screen = app.screen
             text = lambda: str(screen.query_one("#gpu-text").render())  # noqa: E731
-            await _until(pilot, lambda: "◀ this run" in text())
+            await until(pilot, lambda: "◀ this run" in text(), "the GPU pane marking the run's GPU")
             lines = text().splitlines()
             assert lines[:5] == [
                 "GPU0 NVIDIA H100 80GB HBM3: 10.0/80.0 GiB  util 50%  ◀ this run (3.0 GiB)",
@@ -186,7 +178,8 @@ async def test_runs_table_gpu_column_shows_gpus_and_process_memory(tmp_path, mon
         app = ScreenApp(lambda: RunsScreen(root))
         async with app.run_test(size=(160, 40)) as pilot:
             screen = app.screen
-            await _until(pilot, lambda: screen.loaded and screen.query_one(DataTable).row_count == 3)
+            await until(pilot, lambda: screen.loaded and screen.query_one(DataTable).row_count == 3,
+                        "the Runs table's three rows")
             table = screen.query_one(DataTable)
             gpu = {str(table.get_row_at(i)[1].plain): table.get_row_at(i)[-1].plain for i in range(3)}
             assert gpu == {"live": "1 · 12.5 GiB", "cpu-run": "cpu", "old": "-"}

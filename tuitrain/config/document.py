@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitrain.config import schema
-from tuitrain.config.limits import check_text
+from tuitrain.config.limits import check_text, read_preset_file
 from tuitrain.config.locate import LineIndex
 from tuitrain.config.problems import PresetErrors, Problem
 
@@ -22,15 +22,7 @@ class PresetDocument:
     @classmethod
     def load(cls, path) -> "PresetDocument":
         """Read a preset file (its bytes are kept exactly, line endings included)."""
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise PresetErrors([Problem(str(path), 0, "", f"cannot read: {exc.strerror or exc}")]) from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PresetErrors([Problem(str(path), 0, "", "not UTF-8 text", "save the file as UTF-8")]) from None
-        return cls(text, path)
+        return cls(read_preset_file(path), path)
 
     def _parsed(self):
         import tomlkit

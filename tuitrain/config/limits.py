@@ -8,9 +8,11 @@ checks it here first and gets one located line per problem. Stdlib only.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from typing import Any, Iterator
 
+from tuitrain import safeio
 from tuitrain.config.problems import PresetErrors, Problem
 
 MAX_PRESET_BYTES = 1024 * 1024
@@ -61,12 +63,57 @@ def deepest(text: str) -> tuple[int, int]:
     return best, best_line
 
 
+def _too_large(label: str, size: int) -> PresetErrors:
+    return PresetErrors([Problem(label, 0, "", f"is {size} bytes; a preset holds at most {MAX_PRESET_BYTES}",
+                                 "keep data in files and give their paths")])
+
+
+def read_preset_file(path) -> str:
+    """The text of a preset file, or `PresetErrors` with one located line when it is missing,
+    not a regular file (a FIFO would block the open, `/dev/zero` fill memory), too large,
+    binary (a NUL byte), UTF-16, UTF-8 behind a byte-order mark, or not UTF-8."""
+    label = str(path)
+
+    def problem(message: str, suggestion: str = "", line: int = 0) -> PresetErrors:
+        return PresetErrors([Problem(label, line, "", message, suggestion)])
+
+    try:
+        raw, size = safeio.read_range(path, 0, MAX_PRESET_BYTES + 1)
+    except FileNotFoundError:
+        raise problem("no such file", "check the path, or `tuitrain preset new PATH` writes one") from None
+    except safeio.NotRegularFile as exc:
+        if os.path.isdir(path):
+            raise problem("is a folder, not a preset file") from None
+        raise problem(exc.strerror) from None
+    except OSError as exc:
+        raise problem(f"cannot read: {exc.strerror or exc}") from None
+    if max(size, len(raw)) > MAX_PRESET_BYTES:
+        raise _too_large(label, max(size, len(raw)))
+
+    def where(offset: int) -> tuple[int, int]:
+        """(line, column) of a byte offset, both from 1."""
+        return raw.count(b"\n", 0, offset) + 1, offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise problem("is UTF-16 text, not UTF-8", "save the file as UTF-8", 1)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise problem("starts with a byte-order mark", "save the file as UTF-8 without a BOM", 1)
+    if (nul := raw.find(b"\0")) >= 0:
+        line, column = where(nul)
+        raise problem(f"a NUL byte at column {column}: a binary file, not TOML text", "choose a .toml preset", line)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = where(exc.start)
+        raise problem(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column})",
+                      "save the file as UTF-8", line) from None
+
+
 def check_text(text: str, label: str) -> None:
     """`PresetErrors` when the text is too large or nested too deeply to parse safely."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_PRESET_BYTES:
-        raise PresetErrors([Problem(label, 0, "", f"is {size} bytes; a preset holds at most {MAX_PRESET_BYTES}",
-                                    "keep data in files and give their paths")])
+        raise _too_large(label, size)
     depth, line = deepest(text)
     if depth > MAX_DEPTH:
         raise PresetErrors([Problem(label, line, "", f"values nested {depth} levels deep (at most {MAX_DEPTH})",

@@ -10,7 +10,7 @@ from typing import Any
 
 from tuitrain.config import schema
 from tuitrain.config.args import TrainingArgs
-from tuitrain.config.limits import MAX_STRING_CHARS, check_text, long_strings
+from tuitrain.config.limits import MAX_STRING_CHARS, check_text, long_strings, read_preset_file
 from tuitrain.config.locate import LineIndex
 from tuitrain.config.problems import ERROR, NOTICE, PresetErrors, Problem
 from tuitrain.config.tasks import BUILTIN_TASKS, is_entry_point
@@ -191,20 +191,7 @@ def _check_sweep(table: Any, col: _Collector) -> dict:
 def load_preset(path, overrides=()) -> Preset:
     """A `Preset` from a file; `overrides` are `group.key=value` strings."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise PresetErrors([Problem(str(path), 0, "", "no such file", "check the path, or "
-                                    "`tuitrain preset new PATH` writes one")]) from None
-    except IsADirectoryError:
-        raise PresetErrors([Problem(str(path), 0, "", "is a folder, not a preset file")]) from None
-    except OSError as exc:
-        raise PresetErrors([Problem(str(path), 0, "", f"cannot read: {exc.strerror or exc}")]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PresetErrors([Problem(str(path), 0, "", f"not UTF-8 text (byte {exc.start})",
-                                    "save the file as UTF-8")]) from None
+    text = read_preset_file(path)
     preset = load_preset_text(text, str(path), overrides)
     preset_dir = p.resolve().parent
     preset.task = _anchor_relative_paths(preset.task, preset_dir)

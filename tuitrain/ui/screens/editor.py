@@ -187,7 +187,9 @@ class EditorScreen(TuitrainScreen):
         self._show_problems()
 
     async def watch_group(self, group: str) -> None:
-        await self.show_group(group)
+        # The reactive's first call comes after mount, also when the file could not be opened.
+        if self.doc is not None:
+            await self.show_group(group)
 
     async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         stale = event.option_index != event.option_list.highlighted

@@ -1,10 +1,12 @@
-"""A stand-in trainer for `test_load.py`: `python _load_writer.py RUN_DIR MAX_STEPS RATE`.
+"""A stand-in trainer for `ui_latency_bench.py`: `python load_writer.py RUN_DIR MAX_STEPS RATE`.
 
 It writes what the engine writes for a run that logs every step (a `start` and a `running`
 status, one `train` event per step) with the engine's own `EventWriter`, and prints the
 engine's progress line to stdout (`stdout.log` under the supervisor), paced at RATE steps
-a second, without importing torch. Like the engine, SIGTERM (`tuitrain stop`) ends it
-after the current step with a `stopped` status; reaching MAX_STEPS ends it `finished`.
+a second, without importing torch: eight real trainers on two cores would measure the
+machine's arithmetic, not the app (`tests/reliability/test_load.py` runs real ones). Like
+the engine, SIGTERM (`tuitrain stop`) ends it after the current step with a `stopped`
+status; reaching MAX_STEPS ends it `finished`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from tuitrain.engine.events import EventWriter
-from tuitrain.engine.progress import ProgressLine
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tuitrain.engine.events import EventWriter  # noqa: E402
+from tuitrain.engine.progress import ProgressLine  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
