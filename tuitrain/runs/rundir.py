@@ -77,20 +77,26 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
         raise
 
 
+def read_json_object(folder: Path | str, name: str, limit: int, error: type[Exception], kind: str) -> dict[str, Any]:
+    """`folder/name` as a JSON object, read boundedly (a regular file only); `error` with one
+    line when it is missing (`folder` is then not a `kind`), unreadable or not an object."""
+    path = Path(folder) / name
+    try:
+        data = json.loads(safeio.read_text(path, limit, name))
+    except FileNotFoundError:
+        raise error(f"{folder}: not a {kind} (no {name})") from None
+    except OSError as exc:
+        raise error(f"{path}: unreadable ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{path}: unreadable ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: not a JSON object")
+    return data
+
+
 def read_run_json(run_dir: Path | str) -> dict[str, Any]:
     """The run's `run.json` as a dict (`RunDirError` when missing or unreadable)."""
-    path = Path(run_dir) / RUN_JSON
-    try:
-        data = json.loads(safeio.read_text(path, MAX_RUN_JSON_BYTES, RUN_JSON))
-    except FileNotFoundError:
-        raise RunDirError(f"{run_dir}: not a run directory (no {RUN_JSON})") from None
-    except OSError as exc:
-        raise RunDirError(f"{path}: unreadable ({exc.strerror or exc})") from None
-    except (ValueError, RecursionError) as exc:
-        raise RunDirError(f"{path}: unreadable ({exc})") from None
-    if not isinstance(data, dict):
-        raise RunDirError(f"{path}: not a JSON object")
-    return data
+    return read_json_object(run_dir, RUN_JSON, MAX_RUN_JSON_BYTES, RunDirError, "run directory")
 
 
 def records(value: Any) -> list[dict[str, Any]]:

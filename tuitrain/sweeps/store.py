@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuitrain import runlock, safeio
+from tuitrain import runlock
 from tuitrain.errors import TuitrainError
 from tuitrain.runs.registry import run_info, runs_root
-from tuitrain.runs.rundir import RunDirError, atomic_write_text, locked
+from tuitrain.runs.rundir import RunDirError, atomic_write_text, locked, read_json_object
 
 __all__ = ["SWEEP_JSON", "SweepError", "MemberEntry", "SweepInfo", "is_sweep_dir", "read_sweep", "write_sweep",
            "update_sweep", "list_sweeps", "member_states", "progress", "progress_text", "queue_alive"]
@@ -78,18 +78,7 @@ def is_sweep_dir(path: str | Path) -> bool:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    target = path / SWEEP_JSON
-    try:
-        data = json.loads(safeio.read_text(target, MAX_SWEEP_JSON_BYTES, SWEEP_JSON))
-    except FileNotFoundError:
-        raise SweepError(f"{path}: not a sweep directory (no {SWEEP_JSON})") from None
-    except OSError as exc:
-        raise SweepError(f"{target}: unreadable ({exc.strerror or exc})") from None
-    except (ValueError, RecursionError) as exc:
-        raise SweepError(f"{target}: unreadable ({exc})") from None
-    if not isinstance(data, dict):
-        raise SweepError(f"{target}: not a JSON object")
-    return data
+    return read_json_object(path, SWEEP_JSON, MAX_SWEEP_JSON_BYTES, SweepError, "sweep directory")
 
 
 def write_sweep(path: str | Path, data: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from tuitrain.ui.glyphs import glyph
 from tuitrain.ui.navigation import EditPreset, NewRun, OpenCompare, OpenDashboard
 from tuitrain.ui.screens.base import TuitrainScreen
 from tuitrain.ui.runsweeps import SweepRow, SweepRowsMixin, read_sweeps, sweeps_active
+from tuitrain.ui.widgets.cursor import cursor_row_key
 from tuitrain.ui.widgets.footer import KeyFooter
 from tuitrain.ui.widgets.states import ACTIVE, FINISHED, STATE_STYLE, state_style  # noqa: F401 - API
 from tuitrain.ui.widgets.statictext import set_text
@@ -359,13 +360,7 @@ class RunsScreen(SweepRowsMixin, TuitrainScreen):
             return "./runs"
 
     def _highlighted_key(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return cursor_row_key(self.query_one(DataTable))
 
     def highlighted_run(self):
         """The `RunInfo` under the cursor, or None."""

@@ -31,6 +31,7 @@ from tuitrain.errors import TuitrainError
 from tuitrain.ui.glyphs import glyph as ui_glyph
 from tuitrain.ui.navigation import OpenDashboard
 from tuitrain.ui.overlay import OverlayScreen
+from tuitrain.ui.widgets.cursor import cursor_row_key
 from tuitrain.ui.widgets import sweeptable
 from tuitrain.ui.widgets.chartdraw import glyph
 from tuitrain.ui.widgets.charts import LineChart
@@ -268,13 +269,7 @@ class SweepScreen(OverlayScreen):
     # Actions ----------------------------------------------------------------
 
     def _highlighted(self) -> str | None:
-        table = self.query_one("#sweep-table", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return cursor_row_key(self.query_one("#sweep-table", DataTable))
 
     def action_open_member(self) -> None:
         key = self._highlighted()
