@@ -11,16 +11,13 @@ event stream holds every train step from 1 exactly once.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
-from pathlib import Path
 
 import psutil
 
-from .test_tmux import (REPO, Terminal, kill_leftovers, launch_from_new_dialog, loss_panel, run_json,
-                        tiny_quickstart, wait_for_steps_after)
+from .test_tmux import (Terminal, kill_leftovers, launch_from_new_dialog, live_setup, loss_panel, run_json,
+                        wait_for_steps_after)
 
 
 def _app_process(term: Terminal) -> psutil.Process:
@@ -39,12 +36,7 @@ def x_axis(panel: str) -> tuple[int, int]:
 
 
 def test_the_terminal_dies_under_the_app_and_the_run_trains_on() -> None:
-    assert shutil.which("tmux"), "tmux is needed for the end-to-end test (.ci/run installs it)"
-    folder = Path(tempfile.mkdtemp(prefix="tte2e-"))
-    runs = folder / "runs"
-    env = dict(os.environ, PYTHONPATH=str(REPO), TUITRAIN_RUNS=str(runs),
-               XDG_STATE_HOME=str(folder / "state"), OMP_NUM_THREADS="1")
-    preset = tiny_quickstart(folder)
+    folder, runs, env, preset = live_setup()
     first = Terminal(folder, env)
     second = Terminal(folder / "again", env)
     try:

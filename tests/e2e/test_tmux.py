@@ -36,6 +36,17 @@ def _shrink(text: str, key: str, value: str) -> str:
     return new
 
 
+def live_setup() -> tuple[Path, Path, dict[str, str], Path]:
+    """A fresh folder, its runs root, the app's environment (its own state, one thread per
+    trainer) and a tiny quickstart preset in it: for a test that trains a run from the app."""
+    assert shutil.which("tmux"), "tmux is needed for the end-to-end test (.ci/run installs it)"
+    folder = Path(tempfile.mkdtemp(prefix="tte2e-"))
+    runs = folder / "runs"
+    env = dict(os.environ, PYTHONPATH=str(REPO), TUITRAIN_RUNS=str(runs),
+               XDG_STATE_HOME=str(folder / "state"), OMP_NUM_THREADS="1")
+    return folder, runs, env, tiny_quickstart(folder)
+
+
 def tiny_quickstart(folder: Path) -> Path:
     """The shipped quickstart preset with a tiny model that runs for a long time."""
     text = (REPO / "presets" / "quickstart.toml").read_text()
@@ -197,12 +208,7 @@ def launch_from_new_dialog(term: Terminal, preset: Path) -> str:
 
 
 def test_launch_stop_resume_quit_in_tmux() -> None:
-    assert shutil.which("tmux"), "tmux is needed for the end-to-end test (.ci/run installs it)"
-    folder = Path(tempfile.mkdtemp(prefix="tte2e-"))
-    runs = folder / "runs"
-    env = dict(os.environ, PYTHONPATH=str(REPO), TUITRAIN_RUNS=str(runs),
-               XDG_STATE_HOME=str(folder / "state"), OMP_NUM_THREADS="1")
-    preset = tiny_quickstart(folder)
+    folder, runs, env, preset = live_setup()
     term = Terminal(folder, env)
     try:
         term.start()

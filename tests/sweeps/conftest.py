@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.runs.conftest import wait_for as wait_until
 
 HERE = Path(__file__).parent
 FAKE_QUEUE = str(HERE / "fake_queue.py")
@@ -54,11 +55,6 @@ def fake_queue(monkeypatch):
     monkeypatch.setattr(queue, "RUNNER", (sys.executable, FAKE_QUEUE))
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met within %.1fs" % timeout)
+def wait_for(predicate, timeout: float = 30.0):
+    """The runs tests' wait, with room for a queue that starts trainers one after another."""
+    return wait_until(predicate, timeout)
